@@ -1,0 +1,1 @@
+"""Datasets: taxonomies, prepared parquet splits, the six real datasets and the mini world."""

@@ -1,0 +1,1 @@
+"""Evaluation: metrics, per-sample verdict tables, plots and the report."""

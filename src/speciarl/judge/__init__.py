@@ -1,0 +1,1 @@
+"""Verdicts: the judge cascade, the LLM judge client and the verdict store."""

@@ -1,0 +1,1 @@
+"""The policy: prompts, model loading, generation backends, the mini world's tiny base policy."""

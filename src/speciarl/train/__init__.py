@@ -1,0 +1,1 @@
+"""GRPO training with TRL and the SpeciaRL / baseline rewards."""
