@@ -1,0 +1,1 @@
+"""The six real datasets: one loader module per dataset (each exposes `load(params, ctx)`)."""
