@@ -38,14 +38,18 @@ _DASH_CATEGORY = "Pd"
 
 
 def normalize(text: str) -> str:
-    """Keep letters, digits, whitespace and dashes; everything else becomes a space; lowercase; collapse."""
+    """Keep letters, digits, whitespace and dashes; everything else becomes a space; lowercase; collapse.
+
+    Composed (NFC) first, so that a decomposed accent is not split off its letter, and lowercased
+    before filtering, so that normalize is idempotent (some lowercase forms add combining marks).
+    """
     kept = [
         ch
         if ch.isspace() or unicodedata.category(ch)[0] in "LN" or unicodedata.category(ch) == _DASH_CATEGORY
         else " "
-        for ch in text
+        for ch in unicodedata.normalize("NFC", text).lower()
     ]
-    return " ".join("".join(kept).lower().split())
+    return " ".join("".join(kept).split())
 
 
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
