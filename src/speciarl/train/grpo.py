@@ -1,0 +1,387 @@
+"""One GRPO training run with TRL: params -> GRPOConfig + LoRA -> GRPOTrainer -> adapter, curves, metrics.
+
+Layout of a run folder (train.out_dir/<run>):
+    adapter/             the final LoRA adapter (safetensors) and its model card README.md
+    train_metrics.json   final numbers (DVC metrics)
+    curves.csv           one row per optimizer step (DVC plots)
+    tb/                  TensorBoard logs
+    checkpoints/         Trainer checkpoints while the run is unfinished: a rerun after a crash
+                         resumes from the last one exactly (optimizer, scheduler, RNG, data position)
+
+Multi-GPU: launch stages/train.py with `accelerate launch --config_file configs/accelerate/ddp.yaml`
+(or zero3.yaml); every process runs this same code.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+import transformers
+import trl
+from accelerate import PartialState
+from peft import LoraConfig
+from transformers import TrainerCallback, set_seed
+from transformers.integrations import TensorBoardCallback
+from transformers.trainer_utils import get_last_checkpoint
+from trl import GRPOConfig, GRPOTrainer
+from trl.trainer.utils import RepeatSampler
+
+import speciarl
+from speciarl.policy.generation import set_image_size
+from speciarl.policy.loading import load_policy, load_processor
+from speciarl.policy.params import PolicyParams
+from speciarl.policy.processor import vision_token_ids
+from speciarl.train.data import build_train_dataset, split_fingerprint
+from speciarl.train.params import LoraParams, RunParams
+from speciarl.train.reward_func import VERDICT_NAMES, Judge, JudgeOutageError, make_reward_func
+
+logger = logging.getLogger(__name__)
+
+ADAPTER_DIR = "adapter"
+CHECKPOINTS_DIR = "checkpoints"
+CURVES_FILE = "curves.csv"
+METRICS_FILE = "train_metrics.json"
+TENSORBOARD_DIR = "tb"
+FINGERPRINT_FILE = "run_fingerprint.json"
+
+# curves.csv column -> key in the Trainer's log history
+CURVE_COLUMNS: dict[str, str] = {
+    "step": "step",
+    "epoch": "epoch",
+    "reward_mean": "reward",
+    "reward_std": "reward_std",
+    "zero_std_group_share": "reward/zero_std_group_share",
+    "zero_std_completion_share": "frac_reward_zero_std",
+    "none_share": "reward/none_share",
+    **{f"share_{name.replace(' ', '_')}": f"verdicts/{name}" for name in VERDICT_NAMES},
+    "kl": "kl",
+    "entropy": "entropy",
+    "completion_length": "completions/mean_length",
+    "clipped_ratio": "completions/clipped_ratio",
+    "loss": "loss",
+    "grad_norm": "grad_norm",
+    "learning_rate": "learning_rate",
+    "step_seconds": "step_time",
+    "reward_seconds": "reward/seconds",
+}
+FINAL_WINDOW = 5  # final metrics average the last steps, so one noisy step does not decide them
+
+
+class _EpochSeededRepeatSampler(RepeatSampler):
+    """TRL's sampler reseeded per epoch: a run resumed in epoch e draws epoch e's order, not epoch 0's."""
+
+    def set_epoch(self, epoch: int) -> None:
+        if self.shuffle:
+            self.generator.manual_seed((self.seed or 0) + epoch)
+
+
+class SpeciaRLGRPOTrainer(GRPOTrainer):
+    """GRPOTrainer whose data order survives a resume in any epoch (the Trainer calls set_epoch)."""
+
+    def _get_train_sampler(self, dataset=None):
+        return _EpochSeededRepeatSampler(
+            data_source=self.train_dataset if dataset is None else dataset,
+            mini_repeat_count=self.num_generations,
+            batch_size=self.args.generation_batch_size // self.num_generations,
+            repeat_count=self.num_iterations * self.args.steps_per_generation,
+            shuffle=self.shuffle_dataset,
+            seed=self.args.seed,
+        )
+
+
+class CurvesCallback(TrainerCallback):
+    """Rewrites curves.csv from the log history at every log: after a resume it holds exactly the kept steps."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_log(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            write_curves(state.log_history, self.path)
+
+
+def write_curves(log_history: list[dict], path: Path) -> None:
+    rows = [entry for entry in log_history if "reward" in entry]
+    tmp = path.with_name(f".{path.name}.partial")
+    with tmp.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CURVE_COLUMNS)
+        for entry in rows:
+            writer.writerow(["" if entry.get(key) is None else entry[key] for key in CURVE_COLUMNS.values()])
+    os.replace(tmp, path)
+
+
+def tensorboard_callback(log_dir: Path) -> TensorBoardCallback:
+    callback = TensorBoardCallback()
+    callback.logging_dir = str(log_dir)  # read when training begins, on the main process only
+    return callback
+
+
+def lora_config(params: LoraParams) -> LoraConfig:
+    return LoraConfig(
+        r=params.r,
+        lora_alpha=params.alpha,
+        lora_dropout=params.dropout,
+        target_modules=params.target_modules,
+        task_type="CAUSAL_LM",
+    )
+
+
+def use_cpu(policy: PolicyParams) -> bool:
+    return policy.device == "cpu" or not torch.cuda.is_available()
+
+
+def grpo_config(run: RunParams, policy: PolicyParams, seed: int, output_dir: Path, suppressed: list[int]) -> GRPOConfig:
+    """TRL's GRPOConfig for one run. `suppressed`: vision token ids the policy must never generate."""
+    if policy.backend == "vllm":
+        # vLLM's SamplingParams has no suppress list; a -100 logit bias does the same.
+        no_vision = {"logit_bias": {token: -100.0 for token in suppressed}}
+    else:
+        no_vision = {"suppress_tokens": suppressed}
+    return GRPOConfig(
+        output_dir=str(output_dir),
+        seed=seed,
+        data_seed=seed,
+        use_cpu=use_cpu(policy),
+        bf16=policy.dtype == "bfloat16" and not use_cpu(policy),
+        fp16=False,
+        # GRPO
+        loss_type=run.loss_type,
+        scale_rewards=run.scale_rewards,
+        beta=run.beta,
+        epsilon=run.epsilon,
+        epsilon_high=run.epsilon_high,
+        num_generations=run.num_generations,
+        num_iterations=run.num_iterations,
+        temperature=run.temperature,
+        top_p=run.top_p,
+        max_completion_length=run.max_completion_length,
+        generation_kwargs=no_vision,
+        # optimisation
+        learning_rate=run.learning_rate,
+        lr_scheduler_type=run.lr_scheduler_type,
+        warmup_steps=run.warmup_steps,
+        per_device_train_batch_size=run.per_device_train_batch_size,
+        gradient_accumulation_steps=run.gradient_accumulation_steps,
+        steps_per_generation=run.steps_per_generation,
+        max_steps=run.max_steps,
+        num_train_epochs=run.num_train_epochs,
+        gradient_checkpointing=run.gradient_checkpointing,
+        # checkpoints, logs
+        save_strategy="steps",
+        save_steps=run.save_steps,
+        save_total_limit=2,
+        logging_steps=1,
+        report_to=[],  # TensorBoard through tensorboard_callback, into the run folder
+        disable_tqdm=False,
+        # generation backend
+        use_vllm=policy.backend == "vllm",
+        vllm_mode=run.vllm_mode,
+        vllm_server_base_url=run.vllm_server_base_url,
+        vllm_gpu_memory_utilization=run.vllm_gpu_memory_utilization,
+        vllm_tensor_parallel_size=policy.vllm.tensor_parallel_size,
+        vllm_max_model_length=policy.vllm.max_model_len,
+    )
+
+
+def check_whole_groups(config: GRPOConfig) -> None:
+    """Every process scores whole groups: its share of a generation round is a multiple of num_generations."""
+    local = config.generation_batch_size // config.world_size
+    if config.generation_batch_size % config.world_size or local % config.num_generations:
+        raise ValueError(
+            f"each of the {config.world_size} processes gets {config.generation_batch_size / config.world_size:g} "
+            f"rollouts per generation round, not a multiple of num_generations ({config.num_generations}): "
+            "raise per_device_train_batch_size or steps_per_generation"
+        )
+
+
+def run_fingerprint(run: RunParams, policy: PolicyParams, seed: int, data_hash: str) -> str:
+    payload = {
+        "run": run.model_dump(),
+        "policy": policy.model_dump(),
+        "seed": seed,
+        "data": data_hash,
+        "versions": [speciarl.__version__, trl.__version__, transformers.__version__],
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def prepare_checkpoints(checkpoints: Path, fingerprint: str) -> str | None:
+    """The checkpoint to resume from, if one was written by this very configuration; stale ones are removed."""
+    state = PartialState()
+    marker = checkpoints / FINGERPRINT_FILE
+    if state.is_main_process:
+        if checkpoints.exists():
+            stored = json.loads(marker.read_text()).get("fingerprint") if marker.exists() else None
+            if stored != fingerprint:
+                logger.warning("checkpoints in %s come from other params or data: starting afresh", checkpoints)
+                shutil.rmtree(checkpoints)
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps({"fingerprint": fingerprint}))
+    state.wait_for_everyone()
+    return get_last_checkpoint(str(checkpoints))
+
+
+def train_run(
+    run_name: str,
+    run: RunParams,
+    policy: PolicyParams,
+    judge: Judge,
+    prepared_dir: str | Path,
+    out_dir: str | Path,
+    seed: int,
+    callbacks: list[TrainerCallback] | None = None,
+) -> dict[str, Any]:
+    """Train one run (resuming its last checkpoint if any) and write adapter, curves and metrics.
+
+    Returns the final metrics. Raises JudgeOutageError, after saving a checkpoint, when the judge
+    leaves more of a step's answers without a verdict than run.max_none_fraction allows.
+    """
+    run_dir = Path(out_dir) / run_name
+    checkpoints = run_dir / CHECKPOINTS_DIR
+    data_hash = split_fingerprint(prepared_dir, run)
+    resume = prepare_checkpoints(checkpoints, run_fingerprint(run, policy, seed, data_hash))
+    dataset = build_train_dataset(prepared_dir, run)
+
+    if use_cpu(policy) and policy.cpu_threads is not None:
+        torch.set_num_threads(policy.cpu_threads)
+    # The config before the model: under DeepSpeed ZeRO-3 it makes from_pretrained load the weights sharded.
+    suppressed = vision_token_ids(load_processor(policy.model, policy.trust_remote_code))
+    config = grpo_config(run, policy, seed, checkpoints, suppressed)
+    check_whole_groups(config)
+    model, processor = load_policy(policy.model, dtype=policy.dtype, trust_remote_code=policy.trust_remote_code)
+    set_image_size(processor, policy.min_pixels, policy.max_pixels)
+    reward_func = make_reward_func(
+        run.reward,
+        judge,
+        num_generations=run.num_generations,
+        noise=run.noise,
+        seed=seed,
+        max_none_fraction=run.max_none_fraction,
+    )
+    set_seed(seed)  # LoRA weights are initialised before the Trainer seeds anything
+    trainer = SpeciaRLGRPOTrainer(
+        model=model,
+        reward_funcs=[reward_func],
+        args=config,
+        train_dataset=dataset,
+        processing_class=processor,
+        peft_config=lora_config(run.lora),
+        callbacks=[
+            CurvesCallback(run_dir / CURVES_FILE),
+            tensorboard_callback(run_dir / TENSORBOARD_DIR),
+            *(callbacks or []),
+        ],
+    )
+    if resume:
+        logger.info("resuming %s from %s", run_name, resume)
+    try:
+        trainer.train(resume_from_checkpoint=resume)
+    except JudgeOutageError as exc:
+        saved = save_checkpoint_now(trainer)
+        raise JudgeOutageError(f"{exc}; checkpoint {saved} saved, rerun to resume once the judge answers") from None
+
+    metrics = final_metrics(trainer.state.log_history, run, len(dataset))
+    if trainer.accelerator.is_main_process:
+        write_curves(trainer.state.log_history, run_dir / CURVES_FILE)
+    save_adapter(trainer, run_dir / ADAPTER_DIR, model_card(run_name, run, policy, data_hash, len(dataset), metrics))
+    if trainer.accelerator.is_main_process:
+        _write_json(run_dir / METRICS_FILE, metrics)
+        shutil.rmtree(checkpoints)  # the run is complete: nothing left to resume
+    return metrics
+
+
+def save_checkpoint_now(trainer: GRPOTrainer) -> Path:
+    """A checkpoint of the last finished step (kept as is when the periodic save already wrote it)."""
+    path = Path(trainer.args.output_dir) / f"checkpoint-{trainer.state.global_step}"
+    if not path.exists():
+        trainer._save_checkpoint(trainer.model, trial=None)
+    return path
+
+
+def save_adapter(trainer: GRPOTrainer, adapter_dir: Path, card: str) -> None:
+    """The LoRA adapter (safetensors) plus model card, moved into place in one rename."""
+    tmp = adapter_dir.with_name(f".{adapter_dir.name}.partial")
+    if trainer.accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+    trainer.save_model(str(tmp))  # collective under ZeRO-3: every process takes part
+    if not trainer.accelerator.is_main_process:
+        return
+    (tmp / "training_args.bin").unlink(missing_ok=True)  # a pickle; the card records the params
+    (tmp / "README.md").write_text(card)
+    if adapter_dir.exists():
+        shutil.rmtree(adapter_dir)
+    os.replace(tmp, adapter_dir)
+
+
+def final_metrics(log_history: list[dict], run: RunParams, num_prompts: int) -> dict[str, Any]:
+    """Steps, runtime and the mean of each curve over the first and the last FINAL_WINDOW steps."""
+    steps = [entry for entry in log_history if "reward" in entry]
+    summary = next((entry for entry in reversed(log_history) if "train_runtime" in entry), {})
+    metrics: dict[str, Any] = {
+        "reward": run.reward,
+        "steps": steps[-1]["step"] if steps else 0,
+        "prompts": num_prompts,
+        "runtime_seconds": summary.get("train_runtime"),
+    }
+    for column, key in CURVE_COLUMNS.items():
+        if column in ("step", "epoch", "learning_rate"):
+            continue
+        for window, entries in (("first", steps[:FINAL_WINDOW]), ("last", steps[-FINAL_WINDOW:])):
+            values = [entry[key] for entry in entries if entry.get(key) is not None and not math.isnan(entry[key])]
+            metrics[f"{column}_{window}"] = sum(values) / len(values) if values else None
+    return metrics
+
+
+def model_card(
+    run_name: str, run: RunParams, policy: PolicyParams, data_hash: str, num_prompts: int, metrics: dict
+) -> str:
+    shown = {key: value for key, value in metrics.items() if value is not None}
+    return "\n".join(
+        [
+            "---",
+            f"base_model: {policy.model}",
+            "library_name: peft",
+            "tags: [speciarl, grpo, trl, lora]",
+            "---",
+            f"# speciarl run `{run_name}`",
+            "",
+            f"LoRA adapter trained with GRPO (TRL {trl.__version__}) and the `{run.reward}` reward"
+            + (f" with judge noise p={run.noise}" if run.noise else "")
+            + ".",
+            "",
+            f"- Base model: `{policy.model}` ({policy.dtype})",
+            f"- Data: `{run.dataset}/{run.split}`, {num_prompts} images"
+            + (f" (random subset, seed {run.subset_seed})" if run.subset_size else "")
+            + f", content hash `{data_hash[:16]}`, prompt `{run.prompt}`",
+            f"- Reward: `{run.reward}`; format errors -1; rollouts without a verdict excluded (None)",
+            "",
+            "Load it with `speciarl.policy.loading.load_policy(base_model, adapter=<this folder>)`.",
+            "",
+            "## Parameters",
+            "```json",
+            json.dumps(run.model_dump(), indent=1, sort_keys=True),
+            "```",
+            "",
+            "## Final metrics (mean over the first / last steps)",
+            "```json",
+            json.dumps(shown, indent=1, sort_keys=True),
+            "```",
+            "",
+        ]
+    )
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)

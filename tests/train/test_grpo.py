@@ -1,0 +1,165 @@
+"""Real GRPOTrainer runs on the tiny policy, with the reward going through the real store and cascade."""
+
+import csv
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from safetensors.torch import load_file
+from transformers import TrainerCallback
+
+from speciarl.judge.cascade import JudgeService
+from speciarl.labels import Category
+from speciarl.policy.loading import load_policy
+from speciarl.train.grpo import CURVE_COLUMNS, check_whole_groups, train_run
+from speciarl.train.params import LoraParams, RunParams
+from speciarl.train.reward_func import JudgeOutageError
+
+
+def tiny_run(**overrides) -> RunParams:
+    settings = dict(
+        reward="speciarl",
+        num_generations=4,
+        per_device_train_batch_size=8,  # 2 images x 4 rollouts per step
+        max_completion_length=24,
+        max_steps=3,
+        save_steps=1,
+        learning_rate=1e-3,
+        lora=LoraParams(r=8, alpha=16),
+    )
+    return RunParams(**{**settings, **overrides})
+
+
+class RecordingJudge:
+    """The real JudgeService, with the pairs of each call recorded (the data order).
+
+    down_from_call: from that call on the judge is down (no verdicts). undecided_wrong: pairs the
+    taxonomy cannot decide are judged wrong, standing in for an LLM judge that always answers.
+    """
+
+    def __init__(self, service: JudgeService, down_from_call: int | None = None, undecided_wrong: bool = False):
+        self.service, self.down_from_call, self.undecided_wrong = service, down_from_call, undecided_wrong
+        self.calls = []
+
+    def judge(self, pairs):
+        self.calls.append(list(pairs))
+        if self.down_from_call is not None and len(self.calls) >= self.down_from_call:
+            return [None] * len(pairs)
+        verdicts = self.service.judge(pairs)
+        return [Category.WRONG if v is None and self.undecided_wrong else v for v in verdicts]
+
+
+class CrashAfterSave(TrainerCallback):
+    """Simulates a kill right after the checkpoint of step `step` is written."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise KeyboardInterrupt(f"killed after step {state.global_step}")
+
+
+def read_curves(path: Path) -> list[dict]:
+    with path.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def train(judge, run, out_dir, policy_params, prepared_dir, callbacks=None):
+    return train_run("run", run, policy_params, judge, prepared_dir, out_dir, seed=0, callbacks=callbacks)
+
+
+def test_grpo_run_writes_adapter_card_curves_and_metrics(tmp_path, policy_params, judge_params, prepared_dir):
+    # No LLM judge here: answers the taxonomy cannot decide have no verdict, so None is allowed.
+    with JudgeService.from_params(judge_params, prepared_dir) as service:
+        judge = RecordingJudge(service)
+        metrics = train(judge, tiny_run(max_none_fraction=1.0), tmp_path, policy_params, prepared_dir)
+        stats = service.stats
+    run_dir = tmp_path / "run"
+    # the reward reached the cascade, and its verdicts went to the store
+    assert judge.calls and stats["unique"] > 0
+    assert stats["exact"] + stats["taxonomy"] > 0
+    assert sum(1 for _ in Path(judge_params.store).rglob("*") if _.is_file()) > 0
+
+    adapter = run_dir / "adapter"
+    assert sorted(p.name for p in adapter.iterdir() if p.name.startswith(("adapter", "README"))) == [
+        "README.md",
+        "adapter_config.json",
+        "adapter_model.safetensors",
+    ]
+    assert not (adapter / "training_args.bin").exists()
+    card = (adapter / "README.md").read_text()
+    assert policy_params.model in card and "`speciarl` reward" in card and "miniworld_a/train" in card
+    weights = load_file(adapter / "adapter_model.safetensors")
+    assert weights and all("language_model" in name for name in weights)
+    assert not any("visual" in name for name in weights)
+
+    curves = read_curves(run_dir / "curves.csv")
+    assert [row["step"] for row in curves] == ["1", "2", "3"]
+    assert list(curves[0]) == list(CURVE_COLUMNS)
+    for row in curves:
+        shares = [float(row[c]) for c in CURVE_COLUMNS if c.startswith("share_")]
+        assert sum(shares) == pytest.approx(1.0)
+        assert float(row["kl"]) >= 0 and float(row["completion_length"]) > 0
+    assert list((run_dir / "tb").rglob("events.out.tfevents*"))
+    assert json.loads((run_dir / "train_metrics.json").read_text()) == metrics
+    assert metrics["steps"] == 3 and metrics["reward"] == "speciarl"
+    assert not (run_dir / "checkpoints").exists()
+
+    # the adapter loads back onto the base model
+    model, _ = load_policy(policy_params.model, adapter=str(adapter))
+    assert any("lora_A" in name for name, _ in model.named_parameters())
+
+
+def test_resume_after_a_kill_is_exact(tmp_path, policy_params, judge_params, prepared_dir):
+    # 4 images, 2 per step: the kill falls in the second epoch, whose order must be epoch 1's.
+    run = tiny_run(subset_size=4, subset_seed=1, max_steps=4, max_none_fraction=1.0)
+    with JudgeService.from_params(judge_params, prepared_dir) as service:
+        whole = RecordingJudge(service)
+        train(whole, run, tmp_path / "whole", policy_params, prepared_dir)
+        killed = RecordingJudge(service)
+        with pytest.raises(KeyboardInterrupt):
+            train(killed, run, tmp_path / "killed", policy_params, prepared_dir, callbacks=[CrashAfterSave(3)])
+        assert (tmp_path / "killed/run/checkpoints/checkpoint-3").is_dir()
+        assert not (tmp_path / "killed/run/adapter").exists()
+        resumed = RecordingJudge(service)
+        train(resumed, run, tmp_path / "killed", policy_params, prepared_dir)
+
+    assert killed.calls == whole.calls[:3]
+    assert resumed.calls == whole.calls[3:]  # same data order and the same completions after the resume
+    expected = load_file(tmp_path / "whole/run/adapter/adapter_model.safetensors")
+    got = load_file(tmp_path / "killed/run/adapter/adapter_model.safetensors")
+    assert expected.keys() == got.keys()
+    for name in expected:
+        assert (expected[name] - got[name]).abs().max().item() < 1e-5, name
+    ignore = {"step_seconds", "reward_seconds"}
+    strip = lambda rows: [{k: v for k, v in row.items() if k not in ignore} for row in rows]  # noqa: E731
+    killed_curves, whole_curves = (read_curves(tmp_path / f"{name}/run/curves.csv") for name in ("killed", "whole"))
+    assert strip(killed_curves) == strip(whole_curves)
+
+
+def test_judge_outage_saves_a_checkpoint_then_stops(tmp_path, policy_params, judge_params, prepared_dir):
+    run = tiny_run(max_none_fraction=0.0, save_steps=2)
+    with JudgeService.from_params(judge_params, prepared_dir) as service:
+        down = RecordingJudge(service, down_from_call=2, undecided_wrong=True)
+        outage = r"step 2: the judge gave no verdict for ([1-8]) of \1 answers .*checkpoint-1 saved"
+        with pytest.raises(JudgeOutageError, match=outage):
+            train(down, run, tmp_path, policy_params, prepared_dir)
+        assert (tmp_path / "run/checkpoints/checkpoint-1").is_dir()
+        assert not (tmp_path / "run/adapter").exists()
+        # the judge is back: the rerun resumes after step 1 and finishes
+        judge = RecordingJudge(service, undecided_wrong=True)
+        metrics = train(judge, run, tmp_path, policy_params, prepared_dir)
+    assert len(judge.calls) == 2 and metrics["steps"] == 3
+    assert [row["step"] for row in read_curves(tmp_path / "run/curves.csv")] == ["1", "2", "3"]
+
+
+def test_every_process_must_see_whole_groups():
+    check_whole_groups(SimpleNamespace(generation_batch_size=16, world_size=2, num_generations=4))
+    with pytest.raises(ValueError, match="each of the 2 processes gets 6 rollouts"):
+        check_whole_groups(SimpleNamespace(generation_batch_size=12, world_size=2, num_generations=4))
+    with pytest.raises(ValueError, match="multiple of num_generations"):
+        RunParams(num_generations=4, per_device_train_batch_size=6)
+    with pytest.raises(ValueError, match="save_steps"):
+        RunParams(num_generations=4, per_device_train_batch_size=4, steps_per_generation=4, save_steps=1)
