@@ -50,12 +50,14 @@ class JudgeService:
         *,
         close_levels: int = 1,
         close_levels_by_dataset: dict[str, int] | None = None,
+        closed_world: Iterable[str] = (),
     ) -> None:
         self.store = store
         self.llm = llm
         self._taxonomies = dict(taxonomies)
         self._close_levels = close_levels
         self._close_levels_by_dataset = dict(close_levels_by_dataset or {})
+        self._closed_world = frozenset(closed_world)
         self._taxonomy_judges: dict[str, TaxonomyJudge] = {}
         self._counts: Counter = Counter()
         self._failure_examples: list[dict] = []
@@ -80,6 +82,7 @@ class JudgeService:
             LLMJudge.from_params(llm_params, f"{section}.api_key_env"),
             close_levels=judge_params.taxonomy.close_levels,
             close_levels_by_dataset=judge_params.taxonomy.close_levels_by_dataset,
+            closed_world=judge_params.taxonomy.closed_world,
         )
 
     def __enter__(self) -> "JudgeService":
@@ -175,7 +178,7 @@ class JudgeService:
         if dataset not in self._taxonomy_judges:
             taxonomy = self._taxonomies.get(dataset) or empty_taxonomy(dataset)
             close = self._close_levels_by_dataset.get(dataset, self._close_levels)
-            self._taxonomy_judges[dataset] = TaxonomyJudge(taxonomy, close)
+            self._taxonomy_judges[dataset] = TaxonomyJudge(taxonomy, close, closed=dataset in self._closed_world)
         return self._taxonomy_judges[dataset]
 
     async def _ask_llm(self, keys: list[PairKey], progress: bool) -> dict[PairKey, Verdict | None]:

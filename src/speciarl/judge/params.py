@@ -55,6 +55,9 @@ class TaxonomyJudgeParams(Section):
     # ones "generic" (REFERENCE.md: genus, family and product line are close parents).
     close_levels: int = Field(1, ge=0)
     close_levels_by_dataset: dict[str, int] = {"cub": 2, "pets": 0}
+    # Datasets whose taxonomy lists every name a correct answer can use (the mini world, built from
+    # it): there, text that names no node is wrong instead of going to the LLM.
+    closed_world: list[str] = []
 
 
 class JudgeParams(Section):

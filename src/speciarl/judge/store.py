@@ -45,6 +45,7 @@ COMPACTION_LOCK = ".compact.lock"
 _BLOCK_ROWS = 100_000
 # verdicts added since the lookup index was built that are looked up in the dict, beyond 1/4
 _INDEX_SLACK = 4096
+_SMALL_BATCH = 64
 _CATEGORY_BY_VALUE = {category.value: category for category in Category}
 
 
@@ -147,12 +148,15 @@ class VerdictStore:
         return found
 
     def _find(self, keys: Sequence[str]) -> dict[str, Verdict]:
+        get = self._verdicts.get
+        if len(keys) < _SMALL_BATCH:  # below this, numpy's per-call overhead outweighs the gain
+            return {key: verdict for key in keys if (verdict := get(key)) is not None}
         index = self._index
         if index is None or len(self._verdicts) > index.size + index.size // 4 + _INDEX_SLACK:
             with self._lock:
                 index = self._index = SortedKeys(self._verdicts)
         found, missed = index.find(keys) or ({}, keys)
-        get = self._verdicts.get  # verdicts added since the index was built
+        # verdicts added since the index was built, keys sharing their high bits, malformed keys
         found.update((key, verdict) for key in missed if (verdict := get(key)) is not None)
         return found
 

@@ -31,6 +31,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from speciarl.judge.store_index import key_words
 from speciarl.labels import Category
 
 COLUMNS = ("key", "ground_truth", "prediction", "category", "judge", "created")
@@ -122,7 +123,7 @@ def _decode_payload(path: Path, payload: memoryview) -> Columns:
         raise ValueError(f"{path}: a block with a valid checksum holds unexpected data")
     for name in _SHARED_COLUMNS:
         columns[name] = _share_equal(columns[name])
-    _check_categories(path, columns["category"])
+    _check_values(path, columns)
     return columns
 
 
@@ -132,10 +133,12 @@ def _share_equal(values: list[str]) -> list[str]:
     return [first.setdefault(value, value) for value in values]
 
 
-def _check_categories(path: Path, values: list[str]) -> None:
-    unknown = set(values) - _CATEGORY_VALUES
+def _check_values(path: Path, columns: Columns) -> None:
+    unknown = set(columns["category"]) - _CATEGORY_VALUES
     if unknown:
         raise ValueError(f"{path}: unknown verdict categories {sorted(map(str, unknown))}")
+    if key_words(columns["key"]) is None:
+        raise ValueError(f"{path}: a key that is not 32 lowercase hex digits")
 
 
 def write_base(path: Path, columns: Columns) -> None:
@@ -152,17 +155,21 @@ def write_base(path: Path, columns: Columns) -> None:
 
 def read_base(path: Path) -> Iterator[Columns]:
     """The rows of a base file, in batches (a batch at a time keeps the peak memory low)."""
-    base = pq.ParquetFile(path, read_dictionary=_DICTIONARY_COLUMNS)
-    metadata = base.schema_arrow.metadata or {}
-    if metadata.get(_FORMAT_KEY) != _FORMAT_VERSION or base.schema_arrow.names != list(COLUMNS):
-        raise ValueError(f"{path}: not a speciarl verdict base file (format {metadata.get(_FORMAT_KEY)!r})")
-    for batch in base.iter_batches(batch_size=_READ_ROWS):
-        if any(column.null_count for column in batch.columns):
-            raise ValueError(f"{path}: verdict base file with missing values")
-        columns = {name: _to_objects(batch.column(name)) for name in COLUMNS}
-        columns["prediction"] = _share_equal(columns["prediction"])
-        _check_categories(path, columns["category"])
-        yield columns
+    try:
+        with pq.ParquetFile(path, read_dictionary=_DICTIONARY_COLUMNS) as base:
+            metadata = base.schema_arrow.metadata or {}
+            if metadata.get(_FORMAT_KEY) != _FORMAT_VERSION or base.schema_arrow.names != list(COLUMNS):
+                raise ValueError(f"{path}: not a speciarl verdict base file (format {metadata.get(_FORMAT_KEY)!r})")
+            # one thread: arrow's per-thread allocator heaps would keep tens of MiB after the read
+            for batch in base.iter_batches(batch_size=_READ_ROWS, use_threads=False):
+                if any(column.null_count for column in batch.columns):
+                    raise ValueError(f"{path}: verdict base file with missing values")
+                columns = {name: _to_objects(batch.column(name)) for name in COLUMNS}
+                columns["prediction"] = _share_equal(columns["prediction"])
+                _check_values(path, columns)
+                yield columns
+    except pa.ArrowException as exc:
+        raise ValueError(f"{path}: unreadable verdict base file ({exc})") from None
     pa.default_memory_pool().release_unused()  # arrow's allocator would keep the file's buffers
 
 
@@ -170,4 +177,4 @@ def _to_objects(column: pa.Array) -> list:
     if not pa.types.is_dictionary(column.type):
         return column.to_pylist()
     dictionary = column.dictionary.to_pylist()
-    return list(map(dictionary.__getitem__, column.indices.to_numpy(zero_copy_only=False).tolist()))
+    return list(map(dictionary.__getitem__, column.indices.to_pylist()))

@@ -55,14 +55,18 @@ class TaxonomyJudge:
     at most `close_levels` taxonomy levels above = less specific, a higher ancestor = generic, a
     descendant = more specific, any other node = wrong. A name shared by several nodes decides only
     when every reading gives the same verdict.
+
+    `closed`: the taxonomy lists every name a correct answer can use (a world built from it), so
+    text that names no node, or names one off the truth's lineage, is wrong rather than undecided.
     """
 
-    def __init__(self, taxonomy: Taxonomy, close_levels: int = 1) -> None:
+    def __init__(self, taxonomy: Taxonomy, close_levels: int = 1, closed: bool = False) -> None:
         if close_levels < 0:
             raise ValueError(f"close_levels must be >= 0, got {close_levels}")
         self.taxonomy = taxonomy
         self.close_levels = close_levels
-        self.judge_id = _judge_id(taxonomy, close_levels)
+        self.closed = closed
+        self.judge_id = _judge_id(taxonomy, close_levels, closed)
         self._lineage = {node_id: [n.id for n in taxonomy.lineage(node_id)] for node_id in taxonomy.nodes}
         self._ancestors = {node_id: frozenset(chain) for node_id, chain in self._lineage.items()}
         self._lineage_name_cache: dict[str, list[str]] = {}
@@ -101,7 +105,7 @@ class TaxonomyJudge:
             return Category.WRONG
         if kind == "qualified":
             return self._relation_verdict(truth_node, nodes, pred)
-        return None
+        return Category.WRONG if self.closed and truth_node is not None else None
 
     # Relations ----------------------------------------------------------------------------------
 
@@ -131,7 +135,7 @@ class TaxonomyJudge:
             return Category.MORE_SPECIFIC
         # Off the truth's lineage. A word sequence of the truth's own names ("hummer" for "am general
         # hummer suv 2000") may still be a correct reading the tree does not encode: the LLM decides.
-        if any(_contains_words(name, pred) for name in self._lineage_names(truth_node)):
+        if not self.closed and any(_contains_words(name, pred) for name in self._lineage_names(truth_node)):
             return None
         return Category.WRONG
 
@@ -224,10 +228,15 @@ class TaxonomyJudge:
         ]
 
 
-def _judge_id(taxonomy: Taxonomy, close_levels: int) -> str:
+def _judge_id(taxonomy: Taxonomy, close_levels: int, closed: bool) -> str:
     """Changes with the rules, the taxonomy and the closeness: a stored verdict is never stale."""
     blob = json.dumps(
-        {"version": TAXONOMY_JUDGE_VERSION, "taxonomy": taxonomy.to_json(), "close_levels": close_levels},
+        {
+            "version": TAXONOMY_JUDGE_VERSION,
+            "taxonomy": taxonomy.to_json(),
+            "close_levels": close_levels,
+            "closed": closed,
+        },
         sort_keys=True,
         ensure_ascii=False,
     )
