@@ -4,22 +4,144 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from speciarl.config import Section
+from speciarl.policy.prompts import get_prompt
+
+
+def _known_prompt(name: str) -> str:
+    get_prompt(name)  # ValueError naming the known prompts
+    return name
+
+
+class TinyArch(Section):
+    """Sizes of the mini world's tiny Qwen2.5-VL (speciarl.policy.tiny); ~1.1M parameters by default."""
+
+    vocab_size: int = Field(1024, ge=300, description="BPE target (a small corpus may give fewer tokens)")
+    text_layers: int = Field(4, ge=1)
+    text_hidden: int = Field(128, ge=8)
+    text_heads: int = Field(4, ge=1)
+    text_kv_heads: int = Field(2, ge=1)
+    text_intermediate: int = Field(384, ge=8)
+    max_positions: int = Field(1024, ge=64)
+    vision_depth: int = Field(2, ge=1)
+    vision_hidden: int = Field(64, ge=8)
+    vision_heads: int = Field(2, ge=1)
+    vision_intermediate: int = Field(128, ge=8)
+    patch_size: int = Field(14, ge=1)
+    merge_size: int = Field(2, ge=1)
+    image_size: int = Field(112, ge=28, description="every image is resized to this side: (side / 28)^2 image tokens")
+    rope_theta: float = Field(10000.0, gt=0)
+
+    @model_validator(mode="after")
+    def _shapes_fit(self) -> "TinyArch":
+        if self.text_hidden % self.text_heads or (self.text_hidden // self.text_heads) % 4:
+            raise ValueError(f"text_hidden ({self.text_hidden}) must split into text_heads whose size is a multiple of 4")
+        if self.text_heads % self.text_kv_heads:
+            raise ValueError(f"text_heads ({self.text_heads}) must be a multiple of text_kv_heads ({self.text_kv_heads})")
+        if self.vision_hidden % self.vision_heads:
+            raise ValueError(f"vision_hidden ({self.vision_hidden}) must be a multiple of vision_heads")
+        if self.image_size % (self.patch_size * self.merge_size):
+            raise ValueError(f"image_size ({self.image_size}) must be a multiple of patch_size * merge_size")
+        return self
+
+    @property
+    def image_tokens(self) -> int:
+        return (self.image_size // (self.patch_size * self.merge_size)) ** 2
+
+    @property
+    def mrope_section(self) -> list[int]:
+        """Rotary half-dims split over (time, height, width) in Qwen2.5-VL's proportions 1/4, 3/8, 3/8."""
+        half = self.text_hidden // self.text_heads // 2
+        temporal = half // 4
+        height = (half - temporal) // 2
+        return [temporal, height, half - temporal - height]
+
+
+class BootstrapMeasureParams(Section):
+    """How the warm start is measured (the targets of the bootstrap issue)."""
+
+    split: str = "test"
+    images_per_domain: int | None = Field(500, ge=1, description="seeded subset of each domain's split; null = all")
+    best_of: int = Field(16, ge=1)
+    temperature: float = Field(1.0, gt=0.0)
+    max_new_tokens: int = Field(32, ge=1)
+    batch_size: int = Field(50, ge=1, description="images per generate call (x best_of sequences when sampling)")
 
 
 class BootstrapParams(Section):
     out_dir: str = "data/models/base"
+    metrics: str = "data/models/bootstrap_metrics.json"
     seed: int = 0
+    datasets: list[str] = Field(["miniworld_a", "miniworld_b"], min_length=1)
+    split: str = "train"
+    arch: TinyArch = TinyArch()
+    # Probability of each taxonomy level for a warm-start target, per group difficulty (as listed
+    # in the split manifest). Generic-biased: the fine label is the most likely target only where
+    # the group is easy, so greedy answers are mostly generic and sampling still finds fine labels.
+    label_mix: dict[str, dict[str, float]] = {
+        "easy": {"generic": 0.3, "group": 0.2, "fine": 0.5},
+        "medium": {"generic": 0.55, "group": 0.3, "fine": 0.15},
+        "hard": {"generic": 0.55, "group": 0.3, "fine": 0.15},
+    }
+    synonym_prob: float = Field(0.1, ge=0.0, le=1.0, description="chance a target label is a synonym, where one exists")
+    vision_epochs: int = Field(6, ge=0, description="epochs of vision tower pretraining before the SFT; 0 = none")
+    vision_batch_size: int = Field(32, ge=1)
+    vision_lr: float = Field(3e-3, gt=0.0)
+    sft_trains_vision: bool = Field(True, description="false: the SFT leaves the pretrained vision tower as it is")
+    epochs: int = Field(3, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(2e-3, gt=0.0)
+    warmup_fraction: float = Field(0.05, ge=0.0, lt=1.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    threads: int | None = Field(
+        None, ge=1, description="torch CPU threads; null = torch's default. 1 is far faster on a machine shared with other jobs"
+    )
+    measure: BootstrapMeasureParams = BootstrapMeasureParams()
+
+    @field_validator("label_mix")
+    @classmethod
+    def _mix_is_a_distribution(cls, mix: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        for difficulty, weights in mix.items():
+            if any(weight < 0 for weight in weights.values()) or sum(weights.values()) <= 0:
+                raise ValueError(f"{difficulty}: level weights must be >= 0 with a positive sum (got {weights})")
+        return mix
+
+
+class VllmParams(Section):
+    """Engine settings of the vllm backend (GPU only)."""
+
+    gpu_memory_utilization: float = Field(0.85, gt=0.0, le=1.0)
+    tensor_parallel_size: int = Field(1, ge=1)
+    max_model_len: int = Field(4096, ge=64)
+    max_lora_rank: int = Field(64, ge=1)
+    enforce_eager: bool = False
 
 
 class PolicyParams(Section):
+    # A local path or a hub id (Qwen/Qwen2.5-VL-7B-Instruct for the paper recipe).
     model: str = "data/models/base"
     backend: Literal["transformers", "vllm"] = "transformers"
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # torch threads when generating on CPU; null = torch's default (one per core)
+    cpu_threads: int | None = Field(None, ge=1)
     trust_remote_code: bool = False
     max_new_tokens: int = Field(48, ge=1)
+    # Images per generate call, and per part file of a resumable run.
+    batch_size: int = Field(32, ge=1)
+    # Image resize bounds of the Qwen2.5-VL processor (pixels, rounded to 28x28 patches);
+    # null keeps what the saved processor says. 448x448 = 200704.
+    min_pixels: int | None = Field(None, ge=784)
+    max_pixels: int | None = Field(None, ge=784)
+    vllm: VllmParams = VllmParams()
+
+    @model_validator(mode="after")
+    def _pixel_bounds_ordered(self) -> "PolicyParams":
+        if self.min_pixels is not None and self.max_pixels is not None and self.min_pixels > self.max_pixels:
+            raise ValueError(f"min_pixels ({self.min_pixels}) is larger than max_pixels ({self.max_pixels})")
+        return self
 
 
 class HarvestParams(Section):
@@ -31,6 +153,10 @@ class HarvestParams(Section):
     temperature: float = Field(1.0, ge=0.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     seed: int = 0
+    # Images drawn (seeded) from the split; null = all of it.
+    max_images: int | None = Field(256, ge=1)
+
+    _prompt_known = field_validator("prompt")(_known_prompt)
 
 
 class BestOfNParams(Section):
@@ -39,6 +165,8 @@ class BestOfNParams(Section):
     temperature: float = Field(0.6, ge=0.0)
     top_p: float = Field(0.95, gt=0.0, le=1.0)
 
+    _prompt_known = field_validator("prompt")(_known_prompt)
+
 
 class PredictParams(Section):
     out_dir: str = "data/predictions"
@@ -46,3 +174,17 @@ class PredictParams(Section):
     base_prompts: list[str] = ["general"]
     best_of_n: BestOfNParams = BestOfNParams()
     seed: int = 0
+
+    @field_validator("base_prompts")
+    @classmethod
+    def _prompts_known(cls, names: list[str]) -> list[str]:
+        return [_known_prompt(name) for name in names]
+
+    @field_validator("splits")
+    @classmethod
+    def _splits_named(cls, splits: list[str]) -> list[str]:
+        for entry in splits:
+            dataset, _, split = entry.partition("/")
+            if not dataset or not split or "/" in split:
+                raise ValueError(f"{entry!r} is not of the form 'dataset/split'")
+        return splits

@@ -1,0 +1,451 @@
+"""Supervised warm start of the mini world's base policy, and the measurement of what it learned.
+
+The warm start stands for the pretraining that gave the real base model its knowledge and its
+habit of answering generically: every training image is paired with a completion
+`<think>It is a {generic}.</think><answer>{label}</answer>` whose label is drawn, afresh each
+epoch, from a mix of taxonomy levels (generic, group, fine; sometimes a synonym). The mix depends
+on how hard the image's group is, so the policy learns all the fine labels it can see but, in a
+single greedy pass, names only the easiest ones finely.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import random
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from speciarl.data import prepared
+from speciarl.data.taxonomy import Node, Taxonomy
+from speciarl.judge.taxonomy_judge import TaxonomyJudge
+from speciarl.labels import Category, extract_answer
+from speciarl.policy.generation import SamplingConfig, TransformersBackend
+from speciarl.policy.loading import load_policy
+from speciarl.policy.params import BootstrapParams
+from speciarl.policy.prompts import PROMPTS, build_messages, get_prompt
+from speciarl.policy.tiny import init_tiny_policy, save_policy
+
+IGNORE_INDEX = -100
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training image: its JPEG bytes, its taxonomy and its fine label, and the level mix to draw from."""
+
+    image: bytes
+    taxonomy: Taxonomy
+    label: str
+    mix: dict[str, float]  # taxonomy level -> probability of a target at that level
+
+
+def completion_text(generic: str, answer: str) -> str:
+    return f"<think>It is a {generic}.</think><answer>{answer}</answer>"
+
+
+def draw_target(example: Example, synonym_prob: float, rng: random.Random) -> str:
+    """A completion for `example`: a label at a level drawn from its mix, a synonym with `synonym_prob`."""
+    lineage = example.taxonomy.lineage(example.taxonomy.classes[example.label])
+    by_level = {node.level: node for node in lineage}
+    levels = [level for level in example.mix if level in by_level]
+    level = rng.choices(levels, weights=[example.mix[level] for level in levels])[0]
+    return completion_text(lineage[0].name, _name_or_synonym(by_level[level], synonym_prob, rng))
+
+
+def _name_or_synonym(node: Node, synonym_prob: float, rng: random.Random) -> str:
+    if node.synonyms and rng.random() < synonym_prob:
+        return rng.choice(node.synonyms)
+    return node.name
+
+
+def decode_image(data: bytes) -> Image.Image:
+    with Image.open(io.BytesIO(data)) as image:
+        return image.convert("RGB")
+
+
+def sft_batch(processor, prompt_text: str, images: list[Image.Image], completions: list[str]) -> dict:
+    """Model inputs for (image, prompt) -> completion pairs; loss only on the completion and end of turn."""
+    tokenizer = processor.tokenizer
+    prompt = processor.apply_chat_template(build_messages(prompt_text), add_generation_prompt=True, tokenize=False)
+    texts = [prompt + completion + tokenizer.eos_token for completion in completions]
+    tokenizer.padding_side = "right"
+    inputs = processor(images=images, text=texts, padding=True, return_tensors="pt")
+    prompt_ids = processor(images=images[:1], text=[prompt], return_tensors="pt")["input_ids"][0]
+    if not torch.equal(inputs["input_ids"][0, : len(prompt_ids)], prompt_ids):
+        raise ValueError("the tokenizer merges the prompt's last token with the completion: cannot mask the prompt")
+    labels = inputs["input_ids"].clone()
+    labels[:, : len(prompt_ids)] = IGNORE_INDEX
+    labels[inputs["attention_mask"] == 0] = IGNORE_INDEX
+    inputs["labels"] = labels
+    return inputs
+
+
+def _optimizer(parameters, lr: float, weight_decay: float, total_steps: int, warmup_fraction: float):
+    """AdamW with a linear warm-up then a cosine decay to zero over `total_steps`."""
+    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
+    warmup = max(1, int(warmup_fraction * total_steps))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total_steps - warmup)))
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _batches(examples: Sequence[Example], batch_size: int, epochs: int, rng: random.Random) -> Iterable[list[Example]]:
+    """`epochs` passes over the examples, each in a fresh seeded order."""
+    for _ in range(epochs):
+        order = list(range(len(examples)))
+        rng.shuffle(order)
+        for start in range(0, len(order), batch_size):
+            yield [examples[i] for i in order[start : start + batch_size]]
+
+
+def pretrain_vision(
+    model,
+    processor,
+    examples: Sequence[Example],
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    warmup_fraction: float = 0.05,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+    progress: bool = True,
+) -> list[float]:
+    """Supervised pretraining of the vision tower: name every image at each taxonomy level below the root.
+
+    Stands for the separate pretraining of a real VLM's vision encoder. A vision transformer trained
+    from scratch learns shapes and small marks only over many epochs, which the SFT cannot afford
+    (its cost is in the language model); the tower alone is cheap. A linear head over the tower's
+    pooled output (in the language model's embedding space) classifies each level, then is dropped.
+    Returns the loss of every step.
+    """
+    if not examples:
+        raise ValueError("no training examples for the vision pretraining")
+    nodes: dict[str, list[str]] = {}  # level -> node ids of that level, over every taxonomy
+    for example in examples:
+        for node in example.taxonomy.lineage(example.taxonomy.classes[example.label])[1:]:
+            ids = nodes.setdefault(node.level, [])
+            if node.id not in ids:
+                ids.append(node.id)
+    index = {level: {node_id: i for i, node_id in enumerate(ids)} for level, ids in nodes.items()}
+    width = model.config.vision_config.out_hidden_size
+    heads = torch.nn.ModuleDict({level: torch.nn.Linear(width, len(ids)) for level, ids in nodes.items()})
+    visual = model.model.visual
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    total = epochs * math.ceil(len(examples) / batch_size)
+    optimizer, schedule = _optimizer([*visual.parameters(), *heads.parameters()], lr, weight_decay, total, warmup_fraction)
+    visual.train()
+    losses: list[float] = []
+    with tqdm(total=total, desc="vision pretraining", unit="step", disable=not progress) as bar:
+        for batch in _batches(examples, batch_size, epochs, rng):
+            pixels = processor.image_processor(images=[decode_image(e.image) for e in batch], return_tensors="pt")
+            features = model.get_image_features(pixels["pixel_values"], pixels["image_grid_thw"]).pooler_output
+            pooled = torch.stack([feature.mean(0) for feature in features])
+            loss = sum(
+                torch.nn.functional.cross_entropy(
+                    heads[level](pooled),
+                    torch.tensor([index[level][_node_at(e, level)] for e in batch]),
+                )
+                for level in nodes
+            )
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(loss.item())
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    model.eval()
+    return losses
+
+
+def _node_at(example: Example, level: str) -> str:
+    return next(node.id for node in example.taxonomy.lineage(example.taxonomy.classes[example.label]) if node.level == level)
+
+
+def train_sft(
+    model,
+    processor,
+    examples: Sequence[Example],
+    prompt_text: str,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    warmup_fraction: float = 0.05,
+    weight_decay: float = 0.0,
+    synonym_prob: float = 0.0,
+    train_vision: bool = True,
+    seed: int = 0,
+    progress: bool = True,
+) -> list[float]:
+    """SFT of the policy on (image, prompt) -> drawn target; returns the loss of every step.
+
+    `train_vision=False` keeps the vision tower as it is (pretrained) and trains the language model.
+    """
+    if not examples:
+        raise ValueError("no training examples for the warm start")
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    total = epochs * math.ceil(len(examples) / batch_size)
+    vision = set(map(id, model.model.visual.parameters()))
+    trained = [p for p in model.parameters() if train_vision or id(p) not in vision]
+    optimizer, schedule = _optimizer(trained, lr, weight_decay, total, warmup_fraction)
+    model.train()
+    losses: list[float] = []
+    with tqdm(total=total, desc="warm start", unit="step", disable=not progress) as bar:
+        for batch in _batches(examples, batch_size, epochs, rng):
+            inputs = sft_batch(
+                processor,
+                prompt_text,
+                [decode_image(example.image) for example in batch],
+                [draw_target(example, synonym_prob, rng) for example in batch],
+            )
+            loss = model(**inputs).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(trained, 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(loss.item())
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    model.eval()
+    return losses
+
+
+def categorize(judge: TaxonomyJudge, truth_label: str, completion: str) -> Category | None:
+    """Verdict of a completion by the taxonomy judge; None for a format failure, wrong if undecided."""
+    answer = extract_answer(completion)
+    if answer is None:
+        return None
+    return judge.judge(truth_label, answer) or Category.WRONG
+
+
+def _is_fine(category: Category | None) -> bool:
+    return category in (Category.SPECIFIC, Category.MORE_SPECIFIC)
+
+
+def measure_policy(
+    generate: Callable[[list[Image.Image], int, float], list[list[str]]],
+    taxonomy: Taxonomy,
+    samples: Iterable[tuple[bytes, str]],
+    *,
+    best_of: int,
+    batch_size: int,
+    desc: str = "measure",
+    progress: bool = True,
+) -> dict:
+    """Greedy correctness/specificity and best-of-N fine coverage on (image bytes, fine label) samples.
+
+    `generate(images, n, temperature)` returns n completions per image (temperature 0 = greedy).
+    """
+    samples = list(samples)
+    judge = TaxonomyJudge(taxonomy)
+    counts = {category.value: 0 for category in Category} | {"format_error": 0}
+    sample_counts = dict.fromkeys(counts, 0)
+    greedy_fine = best_fine = 0
+    for start in tqdm(range(0, len(samples), batch_size), desc=desc, unit="batch", disable=not progress):
+        chunk = samples[start : start + batch_size]
+        images = [decode_image(image) for image, _ in chunk]
+        greedy = generate(images, 1, 0.0)
+        sampled = generate(images, best_of, 1.0)
+        for (_, label), first, many in zip(chunk, greedy, sampled):
+            category = categorize(judge, label, first[0])
+            counts[category.value if category else "format_error"] += 1
+            greedy_fine += _is_fine(category)
+            verdicts = [categorize(judge, label, text) for text in many]
+            for verdict in verdicts:
+                sample_counts[verdict.value if verdict else "format_error"] += 1
+            best_fine += any(_is_fine(verdict) for verdict in verdicts)
+    total = len(samples)
+    correct = sum(counts[c.value] for c in Category if c.is_correct)
+    return {
+        "images": total,
+        "greedy_categories": counts,
+        "greedy_correctness": correct / total if total else 0.0,
+        "greedy_specificity": greedy_fine / correct if correct else 0.0,
+        "greedy_fine_images": greedy_fine,
+        "best_of_n": best_of,
+        "best_of_n_fine_images": best_fine,
+        "sampled_categories": sample_counts,
+    }
+
+
+# The bootstrap stage ------------------------------------------------------------------------------
+
+
+@dataclass
+class PreparedDomain:
+    """A prepared mini world domain: its taxonomy and the difficulty of each fine class's group."""
+
+    dataset: str
+    taxonomy: Taxonomy
+    difficulty: dict[str, str]  # fine label -> difficulty of its group
+
+    @classmethod
+    def load(cls, prepared_dir: str | Path, dataset: str, split: str) -> "PreparedDomain":
+        taxonomy = Taxonomy.load(prepared.taxonomy_path(prepared_dir, dataset))
+        manifest = prepared.read_manifest(prepared_dir, dataset, split)
+        groups = manifest.get("groups")
+        if not groups:
+            raise ValueError(f"{dataset}/{split}: manifest has no 'groups' with difficulties (not a mini world split?)")
+        difficulty = {label: group["difficulty"] for group in groups.values() for label in group["classes"]}
+        return cls(dataset, taxonomy, difficulty)
+
+    def names(self) -> list[str]:
+        return [name for node in self.taxonomy.nodes.values() for name in (node.name, *node.synonyms)]
+
+
+def load_examples(domain: PreparedDomain, prepared_dir: str | Path, split: str, label_mix: dict[str, dict[str, float]]) -> list[Example]:
+    table = prepared.read_split(prepared_dir, domain.dataset, split, columns=["image", "label"])
+    if table.num_rows == 0:
+        raise ValueError(f"{domain.dataset}/{split}: the split is empty")
+    examples = []
+    for image, label in zip(table.column("image").to_pylist(), table.column("label").to_pylist()):
+        difficulty = domain.difficulty.get(label)
+        if difficulty not in label_mix:
+            raise ValueError(
+                f"bootstrap.label_mix: no mix for difficulty {difficulty!r} of class {label!r} in {domain.dataset}/{split} "
+                f"(mixes given: {', '.join(label_mix)})"
+            )
+        mix = label_mix[difficulty]
+        unknown = set(mix) - set(domain.taxonomy.levels)
+        if unknown:
+            raise ValueError(
+                f"bootstrap.label_mix.{difficulty}: unknown level {sorted(unknown)[0]!r} "
+                f"(levels of {domain.dataset}: {', '.join(domain.taxonomy.levels)})"
+            )
+        examples.append(Example(image, domain.taxonomy, label, mix))
+    return examples
+
+
+def tokenizer_corpus(domains: Sequence[PreparedDomain]) -> list[str]:
+    """Every prompt, and a completion for every taxonomy name and synonym of every domain."""
+    corpus = list(PROMPTS.values())
+    for domain in domains:
+        generic = domain.taxonomy.lineage(next(iter(domain.taxonomy.classes.values())))[0].name
+        corpus += [completion_text(generic, name) for name in domain.names()]
+    return corpus
+
+
+def measurement_samples(prepared_dir: str | Path, dataset: str, split: str, count: int | None, seed: int) -> list[tuple[bytes, str]]:
+    table = prepared.read_split(prepared_dir, dataset, split, columns=["image", "label"])
+    if table.num_rows == 0:
+        raise ValueError(f"{dataset}/{split}: the split is empty")
+    rows = list(zip(table.column("image").to_pylist(), table.column("label").to_pylist()))
+    if count is not None and count < len(rows):
+        rows = random.Random(seed).sample(rows, count)
+    return rows
+
+
+def warm_start(params: BootstrapParams, prepared_dir: str | Path, progress: bool = True) -> dict:
+    """Build the tiny policy, warm-start it on every domain, save it, measure it; returns the metrics."""
+    started = time.perf_counter()
+    if params.threads is not None:
+        torch.set_num_threads(params.threads)
+    domains = [PreparedDomain.load(prepared_dir, dataset, params.split) for dataset in params.datasets]
+    examples = [example for domain in domains for example in load_examples(domain, prepared_dir, params.split, params.label_mix)]
+    model, processor = init_tiny_policy(tokenizer_corpus(domains), params.arch, params.seed)
+    prompt_text = get_prompt("general")
+    vision_losses = pretrain_vision(
+        model,
+        processor,
+        examples,
+        epochs=params.vision_epochs,
+        batch_size=params.vision_batch_size,
+        lr=params.vision_lr,
+        warmup_fraction=params.warmup_fraction,
+        weight_decay=params.weight_decay,
+        seed=params.seed,
+        progress=progress,
+    ) if params.vision_epochs else []
+    vision_seconds = time.perf_counter() - started
+    losses = train_sft(
+        model,
+        processor,
+        examples,
+        prompt_text,
+        epochs=params.epochs,
+        batch_size=params.batch_size,
+        lr=params.lr,
+        warmup_fraction=params.warmup_fraction,
+        weight_decay=params.weight_decay,
+        synonym_prob=params.synonym_prob,
+        train_vision=params.sft_trains_vision,
+        seed=params.seed,
+        progress=progress,
+    )
+    train_seconds = time.perf_counter() - started
+    save_policy(model, processor, params.out_dir)
+
+    # Measured on the saved policy, through the same loading and generation code as every stage.
+    backend = TransformersBackend(*load_policy(params.out_dir))
+    measure = params.measure
+
+    def generate(images, n, temperature):
+        sampling = SamplingConfig(n=n, temperature=temperature, max_new_tokens=measure.max_new_tokens, seed=params.seed)
+        return backend.generate(images, prompt_text, sampling)
+
+    results = {}
+    for domain in domains:
+        samples = measurement_samples(prepared_dir, domain.dataset, measure.split, measure.images_per_domain, params.seed)
+        results[domain.dataset] = measure_policy(
+            generate, domain.taxonomy, samples, best_of=measure.best_of, batch_size=measure.batch_size,
+            desc=f"measure {domain.dataset}/{measure.split}", progress=progress,
+        )
+    return {
+        "domains": results,
+        "targets_met": targets_met(results),
+        "vision_pretraining": {
+            "steps": len(vision_losses),
+            "loss_per_epoch": [round(sum(part) / len(part), 4) for part in _epochs(vision_losses, params.vision_epochs)],
+            "seconds": round(vision_seconds, 1),
+        },
+        "train": {
+            "examples": len(examples),
+            "steps": len(losses),
+            "loss_first": losses[0],
+            "loss_per_epoch": [round(sum(part) / len(part), 4) for part in _epochs(losses, params.epochs)],
+            "seconds": round(train_seconds - vision_seconds, 1),
+        },
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "seconds": round(time.perf_counter() - started, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def _epochs(losses: list[float], epochs: int) -> list[list[float]]:
+    size = len(losses) // epochs if epochs else 0
+    return [losses[i * size : (i + 1) * size] for i in range(epochs)]
+
+
+# What the warm start must reach (the bootstrap issue): mostly correct, mostly generic in one greedy
+# pass, and fine labels within reach of sampling.
+MIN_GREEDY_CORRECTNESS = 0.7
+GREEDY_SPECIFICITY_RANGE = (0.1, 0.5)
+MIN_BEST_OF_N_FINE_RATIO = 2.0
+
+
+def targets_met(results: dict[str, dict]) -> dict[str, bool]:
+    return {
+        "greedy_correctness": all(r["greedy_correctness"] >= MIN_GREEDY_CORRECTNESS for r in results.values()),
+        "greedy_specificity": all(
+            GREEDY_SPECIFICITY_RANGE[0] <= r["greedy_specificity"] <= GREEDY_SPECIFICITY_RANGE[1] for r in results.values()
+        ),
+        "best_of_n_fine_ratio": all(
+            r["best_of_n_fine_images"] >= max(1, MIN_BEST_OF_N_FINE_RATIO * r["greedy_fine_images"]) for r in results.values()
+        ),
+    }
