@@ -22,7 +22,7 @@ from speciarl.labels import Category, extract_answer
 from speciarl.judge.taxonomy_judge import TaxonomyJudge
 from speciarl.policy.loading import load_policy
 from speciarl.policy.prompts import get_prompt
-from speciarl.policy.sft import Example, categorize, draw_target, pretrain_vision, train_sft
+from speciarl.policy.sft import Example, categorize, draw_target, pretrain_vision, sft_batch, train_sft
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -84,11 +84,24 @@ def test_a_few_sft_steps_reduce_the_loss(tiny_policy):
     assert not model.training
 
 
+def test_sft_masks_everything_but_the_completion(tiny_policy):
+    _, processor = load_policy(tiny_policy)
+    images = [Image.open(io.BytesIO(_jpeg((0, 0, 0), i))) for i in range(2)]
+    completions = ["<answer>shape</answer>", "<think>It is a shape.</think><answer>red square</answer>"]
+    inputs = sft_batch(processor, get_prompt("general"), images, completions)
+    tokenizer = processor.tokenizer
+    for row, completion in enumerate(completions):
+        kept = inputs["labels"][row][inputs["labels"][row] != -100].tolist()
+        assert tokenizer.decode(kept) == completion + tokenizer.eos_token
+
+
 def test_sft_can_leave_the_vision_tower_as_it_is(tiny_policy):
     model, processor = load_policy(tiny_policy)
     vision = {name: p.clone() for name, p in model.model.visual.named_parameters()}
     examples = [Example(_jpeg((200, 200, 0), i), TAXONOMY, "red square", {"group": 1.0}) for i in range(4)]
-    train_sft(model, processor, examples, get_prompt("general"), epochs=1, batch_size=4, lr=1e-2, train_vision=False, progress=False)
+    train_sft(
+        model, processor, examples, get_prompt("general"), epochs=1, batch_size=4, lr=1e-2, train_vision=False, progress=False
+    )
     assert all(torch.equal(p, vision[name]) for name, p in model.model.visual.named_parameters())
     assert not torch.equal(model.model.language_model.layers[0].mlp.up_proj.weight, load_policy(tiny_policy)[0].model.language_model.layers[0].mlp.up_proj.weight)
 
@@ -149,6 +162,14 @@ def test_bootstrap_stage_writes_policy_and_metrics(mini_world, tmp_path):
         assert sum(measured["greedy_categories"].values()) == 4
         assert 0 <= measured["greedy_correctness"] <= 1
     assert set(metrics["targets_met"]) == {"greedy_correctness", "greedy_specificity", "best_of_n_fine_ratio"}
+
+    # deterministic by seed: a second run gives the same weights and the same measurements
+    again = tmp_path / "again"
+    again.mkdir()
+    assert _run_stage(again, _stage_params(mini_world)).returncode == 0
+    assert (again / "data/models/base/model.safetensors").read_bytes() == (policy / "model.safetensors").read_bytes()
+    rerun = json.loads((again / "data/models/bootstrap_metrics.json").read_text())
+    assert rerun["domains"] == metrics["domains"]
 
 
 def test_bootstrap_stage_bad_input_is_one_line_and_leaves_nothing(mini_world, tmp_path):

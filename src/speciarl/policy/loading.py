@@ -29,7 +29,7 @@ def check_model_source(model: str) -> None:
     if path.exists():
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"model folder {model} has no config.json (not a saved model)")
-    elif not _HUB_ID.match(model) or model.startswith((".", "/")):
+    elif not _HUB_ID.match(model):
         raise FileNotFoundError(f"model path not found: {model}")
 
 
@@ -37,14 +37,18 @@ def load_processor(model: str, trust_remote_code: bool = False):
     """The processor of `model`, rebuilt image-only where needed; ValueError if it would drop images."""
     check_model_source(model)
     try:
+        config = AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise FileNotFoundError(f"model {model}: its config cannot be read ({_first_line(exc)})") from None
+    try:
         processor = AutoProcessor.from_pretrained(model, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, ImportError):
         # Qwen2.5-VL's stock processor needs a torchvision video processor; rebuilt below.
         processor = None
-    if getattr(processor, "image_processor", None) is None:
+    if getattr(processor, "image_processor", None) is None and config.model_type in QWEN_VL_MODEL_TYPES:
         processor = _image_only_processor(model, trust_remote_code) or processor
     if processor is None:
-        raise ValueError(f"processor for {model} cannot be loaded (no tokenizer or preprocessing configs?)")
+        raise ValueError(f"processor for {model} drops images: no processor can be loaded from it")
     check_handles_images(processor, model)
     return processor
 
@@ -52,12 +56,10 @@ def load_processor(model: str, trust_remote_code: bool = False):
 def _image_only_processor(model: str, trust_remote_code: bool) -> ImageOnlyQwenVLProcessor | None:
     """Qwen-VL processor from the saved image preprocessing config and tokenizer, without the video half."""
     try:
-        if AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code).model_type not in QWEN_VL_MODEL_TYPES:
-            return None
         image_processor = AutoImageProcessor.from_pretrained(model, trust_remote_code=trust_remote_code)
         tokenizer = AutoTokenizer.from_pretrained(model, trust_remote_code=trust_remote_code)
     except (OSError, ValueError):
-        return None
+        return None  # check_handles_images then names what is missing
     return ImageOnlyQwenVLProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=tokenizer.chat_template)
 
 

@@ -16,7 +16,7 @@ def _known_prompt(name: str) -> str:
 
 
 class TinyArch(Section):
-    """Sizes of the mini world's tiny Qwen2.5-VL (speciarl.policy.tiny); ~1.1M parameters by default."""
+    """Sizes of the mini world's tiny Qwen2.5-VL (speciarl.policy.tiny); ~1.17M parameters by default."""
 
     vocab_size: int = Field(1024, ge=300, description="BPE target (a small corpus may give fewer tokens)")
     text_layers: int = Field(4, ge=1)
@@ -63,7 +63,7 @@ class BootstrapMeasureParams(Section):
     """How the warm start is measured (the targets of the bootstrap issue)."""
 
     split: str = "test"
-    images_per_domain: int | None = Field(500, ge=1, description="seeded subset of each domain's split; null = all")
+    images_per_domain: int | None = Field(200, ge=1, description="seeded subset of each domain's split; null = all")
     best_of: int = Field(16, ge=1)
     temperature: float = Field(1.0, gt=0.0)
     max_new_tokens: int = Field(32, ge=1)
@@ -81,18 +81,18 @@ class BootstrapParams(Section):
     # in the split manifest). Generic-biased: the fine label is the most likely target only where
     # the group is easy, so greedy answers are mostly generic and sampling still finds fine labels.
     label_mix: dict[str, dict[str, float]] = {
-        "easy": {"generic": 0.3, "group": 0.2, "fine": 0.5},
-        "medium": {"generic": 0.55, "group": 0.3, "fine": 0.15},
-        "hard": {"generic": 0.55, "group": 0.3, "fine": 0.15},
+        "easy": {"generic": 0.2, "group": 0.1, "fine": 0.7},
+        "medium": {"generic": 0.5, "group": 0.25, "fine": 0.25},
+        "hard": {"generic": 0.5, "group": 0.25, "fine": 0.25},
     }
     synonym_prob: float = Field(0.1, ge=0.0, le=1.0, description="chance a target label is a synonym, where one exists")
-    vision_epochs: int = Field(6, ge=0, description="epochs of vision tower pretraining before the SFT; 0 = none")
-    vision_batch_size: int = Field(32, ge=1)
+    vision_epochs: int = Field(8, ge=0, description="epochs of vision tower pretraining before the SFT; 0 = none")
+    vision_batch_size: int = Field(16, ge=1)
     vision_lr: float = Field(3e-3, gt=0.0)
-    sft_trains_vision: bool = Field(True, description="false: the SFT leaves the pretrained vision tower as it is")
-    epochs: int = Field(3, ge=1)
-    batch_size: int = Field(32, ge=1)
-    lr: float = Field(2e-3, gt=0.0)
+    sft_trains_vision: bool = Field(False, description="false: the SFT leaves the pretrained vision tower as it is")
+    epochs: int = Field(2, ge=1)
+    batch_size: int = Field(16, ge=1)
+    lr: float = Field(3e-3, gt=0.0)
     warmup_fraction: float = Field(0.05, ge=0.0, lt=1.0)
     weight_decay: float = Field(0.0, ge=0.0)
     threads: int | None = Field(

@@ -191,7 +191,9 @@ def train_sft(
     seed: int = 0,
     progress: bool = True,
 ) -> list[float]:
-    """SFT of the policy on (image, prompt) -> drawn target; returns the loss of every step.
+    """SFT of the policy on (image, prompt) -> a target drawn from each example's level mix.
+
+    Returns the loss of every step.
 
     `train_vision=False` keeps the vision tower as it is (pretrained) and trains the language model.
     """
@@ -200,8 +202,8 @@ def train_sft(
     rng = random.Random(seed)
     torch.manual_seed(seed)
     total = epochs * math.ceil(len(examples) / batch_size)
-    vision = set(map(id, model.model.visual.parameters()))
-    trained = [p for p in model.parameters() if train_vision or id(p) not in vision]
+    model.model.visual.requires_grad_(train_vision)  # frozen: no gradient is even computed for it
+    trained = [p for p in model.parameters() if p.requires_grad]
     optimizer, schedule = _optimizer(trained, lr, weight_decay, total, warmup_fraction)
     model.train()
     losses: list[float] = []
@@ -222,6 +224,7 @@ def train_sft(
             losses.append(loss.item())
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    model.model.visual.requires_grad_(True)
     model.eval()
     return losses
 

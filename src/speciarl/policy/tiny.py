@@ -1,10 +1,10 @@
 """The mini world's base policy: a tiny Qwen2.5-VL built offline (nothing comes from the hub).
 
 Same architecture classes as Qwen2.5-VL-7B-Instruct (Qwen2_5_VLForConditionalGeneration, mrope,
-windowed vision tower with 2x2 patch merging), shrunk to under a million parameters, plus a BPE
+windowed vision tower with 2x2 patch merging), shrunk to about 1.2M parameters, plus a BPE
 tokenizer trained locally with Qwen2's pre-tokenizer and special tokens and a Qwen-style chat
-template. The saved folder has the layout of a hub Qwen2.5-VL checkpoint, so `load_policy` treats
-it and the real model the same way.
+template. The saved folder is a plain transformers checkpoint (config.json, model.safetensors,
+tokenizer, processor_config.json), so `load_policy` treats it and the real model the same way.
 """
 
 from __future__ import annotations
