@@ -131,6 +131,12 @@ def test_evaluate_and_report_end_to_end(world):
     assert rft.split(" | ")[2] == "**1.000**"  # the best single-pass specificity is bold
     assert "`llm:eval-judge` 2" in text and "`exact`" in text and "## Definitions" in text
     assert "| Base + `specific` prompt (1 of 2 datasets) |" in text.split("### both")[1]  # it covers only domain A
+    # runs with a quarter of their answers unparseable are flagged, per dataset; best-of-N is not single-pass
+    flagged = [line for line in text.split("## Format errors")[1].split("##")[0].splitlines() if line.startswith("- ")]
+    assert flagged == [
+        "- Base, zero-shot (`base-general`): 25.0 % on miniworld_a (test)",
+        "- RFT (binary reward) (`binary-general`): 25.0 % on miniworld_b (test)",
+    ]
     images = [line.split("](")[1].rstrip(")") for line in text.splitlines() if line.startswith("![")]
     assert images and all(not Path(image).is_absolute() and (report_dir / image).stat().st_size > 5000 for image in images)
     assert {"specificity_vs_correctness.png", "categories_miniworld_a_test.png", "categories_miniworld_b_test.png"} <= set(images)

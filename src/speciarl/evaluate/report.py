@@ -46,6 +46,9 @@ OUTCOME_SHORT = {
 }
 _METRIC_COLUMNS = (("specificity", "Spec."), ("correctness", "Corr."), ("hm", "HM"), ("score", "Score"))
 _JUDGE_FREE_COLUMNS = (("text_inclusion", "Incl."), ("similarity", "Sim."))
+# A single-pass run with at least this share of unparseable answers is flagged: its verdict metrics
+# then say more about the output format than about what the prompt or training asked for.
+FORMAT_WARNING_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -220,6 +223,30 @@ def _deltas(metrics: dict, rows: list[Method], panels: list[tuple[str, str]]) ->
     return lines + [""]
 
 
+def _format_warnings(metrics: dict, rows: list[Method]) -> list[str]:
+    """One line per single-pass run and dataset whose format-error share reaches FORMAT_WARNING_SHARE."""
+    flagged = [
+        (method, dataset, split, entry["distribution"][FORMAT_ERROR])
+        for method in rows
+        if method.mode == GREEDY
+        for dataset, split in _names_and_splits(metrics, "datasets")
+        if (entry := metrics[method.run][GREEDY]["datasets"].get(dataset, {}).get(split)) is not None
+        and entry["distribution"][FORMAT_ERROR] >= FORMAT_WARNING_SHARE
+    ]
+    if not flagged:
+        return []
+    lines = [
+        "## Format errors",
+        "",
+        f"Single-pass runs with {_pct(FORMAT_WARNING_SHARE)} % or more answers without a parseable `<answer>`. "
+        "A format error counts as wrong in every metric, so these rows measure whether the policy follows the "
+        "prompt's output format more than what the prompt asks for.",
+        "",
+    ]
+    lines += [f"- {method.label} (`{method.run}`): {_pct(share)} % on {dataset} ({split})" for method, dataset, split, share in flagged]
+    return lines + [""]
+
+
 def _definitions() -> list[str]:
     utility = ", ".join(f"{value} {UTILITY[value]:g}" for value in OUTCOMES)
     return [
@@ -277,6 +304,7 @@ def write_report(metrics: dict, per_sample: pl.DataFrame, groups: dict[str, list
         scatter_plot(metrics, rows, group_panels, out_dir / SCATTER_FILE)
         lines += [f"![Specificity against correctness per method and group]({SCATTER_FILE})", ""]
     lines += _deltas(metrics, rows, group_panels)
+    lines += _format_warnings(metrics, rows)
     lines += ["## Per dataset", ""]
     for dataset, split in _names_and_splits(metrics, "datasets"):
         entries = _entries(metrics, rows, "datasets", dataset, split)
