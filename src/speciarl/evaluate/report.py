@@ -223,15 +223,17 @@ def _deltas(metrics: dict, rows: list[Method], panels: list[tuple[str, str]]) ->
     return lines + [""]
 
 
-def _format_warnings(metrics: dict, rows: list[Method]) -> list[str]:
-    """One line per single-pass run and dataset whose format-error share reaches FORMAT_WARNING_SHARE."""
+def _format_warnings(rows: list[Method], per_dataset: dict[tuple[str, str], list[tuple[Method, dict]]]) -> list[str]:
+    """One line per single-pass run and dataset whose format-error share reaches FORMAT_WARNING_SHARE.
+
+    `per_dataset` maps (dataset, split) to the `_entries` of that dataset; lines follow the order of `rows`.
+    """
     flagged = [
         (method, dataset, split, entry["distribution"][FORMAT_ERROR])
         for method in rows
         if method.mode == GREEDY
-        for dataset, split in _names_and_splits(metrics, "datasets")
-        if (entry := metrics[method.run][GREEDY]["datasets"].get(dataset, {}).get(split)) is not None
-        and entry["distribution"][FORMAT_ERROR] >= FORMAT_WARNING_SHARE
+        for (dataset, split), entries in per_dataset.items()
+        if (entry := dict(entries).get(method)) is not None and entry["distribution"][FORMAT_ERROR] >= FORMAT_WARNING_SHARE
     ]
     if not flagged:
         return []
@@ -304,10 +306,13 @@ def write_report(metrics: dict, per_sample: pl.DataFrame, groups: dict[str, list
         scatter_plot(metrics, rows, group_panels, out_dir / SCATTER_FILE)
         lines += [f"![Specificity against correctness per method and group]({SCATTER_FILE})", ""]
     lines += _deltas(metrics, rows, group_panels)
-    lines += _format_warnings(metrics, rows)
+    per_dataset = {
+        (dataset, split): _entries(metrics, rows, "datasets", dataset, split)
+        for dataset, split in _names_and_splits(metrics, "datasets")
+    }
+    lines += _format_warnings(rows, per_dataset)
     lines += ["## Per dataset", ""]
-    for dataset, split in _names_and_splits(metrics, "datasets"):
-        entries = _entries(metrics, rows, "datasets", dataset, split)
+    for (dataset, split), entries in per_dataset.items():
         image = f"categories_{dataset}_{split}.png"
         category_bars(entries, f"{dataset} ({split}): outcome shares", out_dir / image)
         n = max(entry["n"] for _, entry in entries)
