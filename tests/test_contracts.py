@@ -83,3 +83,59 @@ def test_incomplete_split_is_not_readable(tmp_path):
 
 def test_sample_ids_are_stable():
     assert prepared.sample_id("cub", "a.jpg") == prepared.sample_id("cub", "a.jpg") != prepared.sample_id("cub", "b.jpg")
+
+
+def two_shard_split(root) -> dict:
+    with prepared.SplitWriter(root, "cub", "test", shard_rows=3) as writer:
+        for i in range(6):
+            writer.add(row(i))
+        return writer.commit({})
+
+
+def read_all(root) -> None:
+    """Both readers, to the end."""
+    prepared.read_split(root, "cub", "test", columns=["sample_id"])
+    list(prepared.iter_split(root, "cub", "test"))
+
+
+def test_a_split_that_no_longer_matches_its_manifest_is_refused(tmp_path):
+    two_shard_split(tmp_path)
+    folder = prepared.split_dir(tmp_path, "cub", "test")
+    first, second = folder / "part-00000.parquet", folder / "part-00001.parquet"
+    original = second.read_bytes()
+    read_all(tmp_path)
+
+    second.unlink()  # half the split gone
+    readers = (lambda: prepared.read_split(tmp_path, "cub", "test"), lambda: list(prepared.iter_split(tmp_path, "cub", "test")))
+    for read in readers:
+        with pytest.raises(ValueError, match=r"cub/test .*does not match its manifest: shard part-00001\.parquet is missing"):
+            read()
+
+    second.write_bytes(original)
+    (folder / "part-00002.parquet").write_bytes(first.read_bytes())  # a stray extra shard: duplicate sample ids
+    with pytest.raises(ValueError, match=r"stray shard part-00002\.parquet is not in the manifest"):
+        read_all(tmp_path)
+    (folder / "part-00002.parquet").unlink()
+
+    second.write_bytes(first.read_bytes())  # same shape, other content
+    with pytest.raises(ValueError, match=r"does not match its manifest: the content hash differs"):
+        read_all(tmp_path)
+
+    second.write_bytes(original[: len(original) // 2])  # truncated
+    with pytest.raises(ValueError, match=r"part-00001\.parquet: unreadable shard of cub/test"):
+        read_all(tmp_path)
+
+    second.write_bytes(original)
+    read_all(tmp_path)
+
+
+def test_a_corrupt_manifest_names_its_file(tmp_path):
+    two_shard_split(tmp_path)
+    manifest = prepared.split_dir(tmp_path, "cub", "test") / prepared.MANIFEST
+    text = manifest.read_text()
+    manifest.write_text(text[: len(text) // 2])
+    with pytest.raises(ValueError, match=rf"{manifest}: corrupt manifest, not valid JSON"):
+        prepared.read_manifest(tmp_path, "cub", "test")
+    manifest.write_text(json.dumps({"dataset": "cub"}))
+    with pytest.raises(ValueError, match=rf"{manifest}: corrupt manifest, num_samples, num_shards, content_hash missing"):
+        prepared.read_split(tmp_path, "cub", "test")

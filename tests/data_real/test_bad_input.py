@@ -14,6 +14,7 @@ from speciarl.config import ParamsError, load_section
 from speciarl.data import prepared
 from speciarl.data.archive import extract
 from speciarl.data.prepare import prepare_real
+from speciarl.data.real.base import read_curated_groups
 
 from .layouts import build_cub, build_pets, jpeg_bytes
 
@@ -181,6 +182,23 @@ def test_stage_prepares_a_dataset(tmp_path, cache_dir):
     assert run.returncode == 0, run.stderr
     assert "pets/test: 4 samples, 4 classes" in run.stdout
     assert prepared.read_manifest(prepared_dir, "pets", "trainval")["num_samples"] == 8
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("rose\tRosaceae\n", r"groups.txt:2: expected '<class>.*', got 'rose\\tRosaceae'"),
+        ("rose\tRosaceae\tRosa rubiginosa\t\n", r"groups.txt:2: expected '<class>.*<why not WordNet>'"),
+        ("rose\tRosaceae [rose family\t\tx\n", r"groups.txt:2: group 'Rosaceae \[rose family' is not 'name' or 'name \[synonym; \.\.\.\]'"),
+        ("rose\tRosaceae\t\tx\nrose\tRosaceae\t\ty\n", r"groups.txt:3: class 'rose' is listed twice"),
+    ],
+)
+def test_malformed_curated_groups_row_names_file_and_line(tmp_path, row, message):
+    table = tmp_path / "flowers102_groups.txt"
+    table.write_text("# header\n" + row)
+    with pytest.raises(ValueError, match=message) as err:
+        read_curated_groups(table)
+    assert "\n" not in str(err.value)
 
 
 def test_jpeg_helper_makes_distinct_images():

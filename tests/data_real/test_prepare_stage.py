@@ -11,7 +11,7 @@ from rich.console import Console
 
 from speciarl.data import prepared
 from speciarl.data.prepare import prepare_datasets
-from speciarl.data.wordnet import LEXNAMES, open_wordnet
+from speciarl.data.wordnet import LEXNAMES, _below_anchor, open_wordnet
 
 from .layouts import HAS_WORDNET, WORDNET_DIR, build_food, build_pets
 
@@ -60,3 +60,33 @@ def test_wordnet_reader_folder_has_lexnames_and_sense_index(cache_dir):
     assert lines[13] == "13\tnoun.food\t1" and lines[20] == "20\tnoun.plant\t1"
     assert (folder / "index.sense").read_text() == ""
     assert reader.synset("daffodil.n.01").lexname() == "noun.plant"
+
+
+class FakeSynset:
+    """Just what `_below_anchor` reads of an nltk synset."""
+
+    def __init__(self, name: str, paths: list[list["FakeSynset"]] | None = None):
+        self._name, self._paths = name, paths or []
+
+    def name(self) -> str:
+        return self._name
+
+    def hypernym_paths(self) -> list[list["FakeSynset"]]:
+        return self._paths
+
+
+def test_wordnet_chain_does_not_depend_on_nltk_path_order():
+    # frozen yogurt has two hypernyms; nltk lists their paths in an order that varies between runs
+    food, course, dessert, frozen, yogurt = (
+        FakeSynset(name) for name in ("food.n.01", "course.n.07", "dessert.n.01", "frozen_dessert.n.01", "yogurt.n.01")
+    )
+
+    def chain(*paths) -> list[str]:
+        leaf = FakeSynset("leaf.n.01", [path + [None] for path in paths])  # a path ends with the synset itself
+        return [synset.name() for synset in _below_anchor(leaf, {"food.n.01"})]
+
+    short, long = [food, yogurt], [food, course, dessert, frozen]
+    assert chain(short, long) == chain(long, short) == ["course.n.07", "dessert.n.01", "frozen_dessert.n.01"]
+    # equally long: the alphabetically first
+    b, a = [food, FakeSynset("b.n.01")], [food, FakeSynset("a.n.01")]
+    assert chain(b, a) == chain(a, b) == ["a.n.01"]

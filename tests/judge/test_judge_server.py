@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import shutil
+import importlib.util
 import sys
 
 import pytest
 
 from speciarl.judge.server import ManagedServer, ServerError
 
+VLLM_INSTALLED = importlib.util.find_spec("vllm") is not None
+
 
 def test_commands_bind_loopback_and_keep_the_key_off_the_command_line():
     vllm = ManagedServer("vllm", "org/judge", revision="abc123", port=8123, api_key="secret",
                          extra_args=["--tensor-parallel-size", "2"])
-    if shutil.which("vllm"):
-        assert vllm._command()[1:] == ["serve", "org/judge", "--host", "127.0.0.1", "--port", "8123", "--revision",
-                                       "abc123", "--tensor-parallel-size", "2"]
+    if VLLM_INSTALLED:
+        assert vllm._command() == [sys.executable, "-m", "vllm.entrypoints.cli.main", "serve", "org/judge", "--host",
+                                   "127.0.0.1", "--port", "8123", "--revision", "abc123", "--tensor-parallel-size", "2"]
     served = ManagedServer("transformers", "/models/judge", revision="v2", port=8124, api_key="secret")
     assert served._command() == [sys.executable, "-m", "speciarl.judge.server", "/models/judge@v2", "--host",
                                  "127.0.0.1", "--port", "8124"]
@@ -24,9 +26,9 @@ def test_commands_bind_loopback_and_keep_the_key_off_the_command_line():
     assert len(ManagedServer("transformers", "m").api_key) >= 32  # no key given: a random one
 
 
-@pytest.mark.skipif(shutil.which("vllm") is not None, reason="vllm is installed here")
+@pytest.mark.skipif(VLLM_INSTALLED, reason="vllm is installed here")
 def test_missing_vllm_is_a_clear_error():
-    with pytest.raises(ServerError, match="vllm is not installed"):
+    with pytest.raises(ServerError, match="vLLM is not installed"):
         ManagedServer("vllm", "org/judge").start()
 
 

@@ -152,3 +152,53 @@ def test_stage_bad_input_is_one_line(workspace, monkeypatch, capsys):
     code, err = run({"store": "verdicts"})
     assert code == 2 and "run1/predictions.parquet: not a predictions table" in err
     assert not (workspace / "out" / "v.parquet").exists()
+
+
+def test_a_pair_without_verdict_is_named_with_its_cause(workspace, monkeypatch, capsys):
+    stage = load_stage()
+    monkeypatch.chdir(workspace)
+    argv = ["--llm", "train", "--predictions", "predictions", "--out", "out/v.parquet", "--stats", "out/s.json"]
+
+    def run(judge: dict) -> tuple[int, str]:
+        (workspace / "params.yaml").write_text(yaml.safe_dump({"data": {"prepared_dir": "prepared"}, "judge": judge}))
+        code = stage.main(argv)
+        return code, capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
+
+    code, err = run({"store": "verdicts"})  # no LLM configured
+    assert code == 1 and err.startswith("judge: error: ")
+    assert ("2 of 13 unique pairs have no verdict (0 LLM failures), e.g. miniworld_a: 'crimson finch' vs 'b1rd' "
+            "(the taxonomy cannot decide it and no LLM judge is configured (judge.llm))") in err
+
+    monkeypatch.setenv(KEY_ENV, API_KEY)
+    unreachable = {"endpoint": "http://127.0.0.1:9/v1", "model": "m", "api_key_env": KEY_ENV, "max_attempts": 1,
+                   "constrain": "none"}
+    code, err = run({"store": "verdicts", "llm": unreachable})
+    assert code == 1 and err.startswith("judge: error: ")
+    cause = json.loads((workspace / "out" / "s.json").read_text())["failure_examples"][0]["error"]
+    assert cause and f"(2 LLM failures), e.g. miniworld_a: 'crimson finch' vs 'b1rd' ({cause})" in err
+
+
+def test_a_read_only_store_is_a_one_line_error(workspace, monkeypatch, capsys):
+    stage = load_stage()
+    monkeypatch.chdir(workspace)
+    store = workspace / "verdicts"
+    store.mkdir()
+    store.chmod(0o555)
+    # root ignores permission bits: refuse file creation in the store as the kernel does for anyone else
+    real_open = os.open
+
+    def open_as_user(path, flags, *args, **kwargs):
+        if flags & os.O_CREAT and Path(path).resolve().parent == store.resolve():
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", open_as_user)
+    (workspace / "params.yaml").write_text(yaml.safe_dump({"data": {"prepared_dir": "prepared"}, "judge": {"store": "verdicts"}}))
+    try:
+        code = stage.main(["--llm", "train", "--predictions", "predictions", "--out", "out/v.parquet", "--stats", "out/s.json"])
+    finally:
+        store.chmod(0o755)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err
+    assert err.startswith("judge: error: verdict store verdicts cannot be written: Permission denied (verdicts/seg-")
+    assert not (workspace / "out" / "v.parquet").exists()

@@ -11,8 +11,10 @@ from conftest import make_verdict
 
 from speciarl.cli import main
 from speciarl.judge.store import VerdictStore
+from speciarl.judge.store_checks import KnownJudges
 from speciarl.labels import Category
 
+UNCHECKED = KnownJudges(allow_unknown=True).check
 SCRIPT = Path(sys.executable).with_name("speciarl")
 COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "speciarl.cli"]
 
@@ -29,18 +31,20 @@ def test_share_verdicts_between_two_stores(tmp_path):
     # each CLI start pays for importing every subcommand's libraries: keep this to a few calls
     (tmp_path / "mine.jsonl").write_text(row("lion", "panthera leo", "specific") + "\n" + row("lion", "cat", "generic") + "\n")
     (tmp_path / "theirs.jsonl").write_text(row("lion", "cat", "wrong") + "\n" + row("dog", "samoyed", "more specific") + "\n")
-    VerdictStore(tmp_path / "mine").import_(tmp_path / "mine.jsonl")
-    VerdictStore(tmp_path / "theirs").import_(tmp_path / "theirs.jsonl")
+    VerdictStore(tmp_path / "mine").import_(tmp_path / "mine.jsonl", UNCHECKED)
+    VerdictStore(tmp_path / "theirs").import_(tmp_path / "theirs.jsonl", UNCHECKED)
 
-    merge = speciarl("verdicts", "merge", "--into", "mine", "theirs", cwd=tmp_path)
-    assert merge.returncode == 1, merge.stderr  # a conflict: reported, the rest merged
+    refused = speciarl("verdicts", "merge", "--into", "mine", "theirs", cwd=tmp_path)
+    assert refused.returncode == 2 and "unknown judge 'human'" in refused.stderr and "--allow-unknown-judges" in refused.stderr
+    merge = speciarl("verdicts", "merge", "--allow-unknown-judges", "--into", "mine", "theirs", cwd=tmp_path)
+    assert merge.returncode == 1, merge.stderr  # a conflict: reported, both verdicts kept, the rest merged
     assert "1 new, 0 duplicates, 1 conflicts" in merge.stdout
-    assert "'lion', prediction 'cat': store has 'generic', source has 'wrong'" in merge.stdout
+    assert "'lion', prediction 'cat': " in merge.stdout and "both kept" in merge.stdout
 
     stats = speciarl("verdicts", "stats", "--store", "mine", "--json", cwd=tmp_path)
     assert stats.returncode == 0, stats.stderr
     counts = json.loads(stats.stdout)
-    assert counts["verdicts"] == 3 and counts["by_judge"] == {"human": 3} and counts["conflicts"] == 0
+    assert counts["verdicts"] == 3 and counts["by_judge"] == {"human": 3} and counts["conflicts"] == 1
     assert counts["by_category"]["generic"] == 1 and counts["by_category"]["more specific"] == 1
 
     missing = speciarl("verdicts", "export", "--store", "nowhere", "--out", "all.parquet", cwd=tmp_path)
@@ -59,7 +63,7 @@ def run_main(capsys, *args) -> tuple[int, str, str]:
 def test_bad_input_is_one_clear_line(tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(row("lion", "cat", "wrong") + "\n" + row("lion", "cat", "format_error") + "\n")
-    code, _, err = run_main(capsys, "verdicts", "import", "--store", tmp_path / "s", bad)
+    code, _, err = run_main(capsys, "verdicts", "import", "--allow-unknown-judges", "--store", tmp_path / "s", bad)
     assert code == 2 and err.count("\n") == 1 and f"{bad}: line 2: category 'format_error'" in err
     assert len(VerdictStore(tmp_path / "s")) == 0  # nothing of a bad file is imported
 
@@ -102,6 +106,6 @@ def test_import_export_through_the_cli(tmp_path, capsys, extension):
     assert run_main(capsys, "verdicts", "export", "--store", tmp_path / "a", "--out", out)[0] == 0
     table = pq.read_table(out) if extension == ".parquet" else None
     assert table is None or table.column_names == ["ground_truth", "prediction", "category", "judge", "key", "created"]
-    code, text, _ = run_main(capsys, "verdicts", "import", "--store", tmp_path / "b", out, out)
+    code, text, _ = run_main(capsys, "verdicts", "import", "--allow-unknown-judges", "--store", tmp_path / "b", out, out)
     assert code == 0 and "30 new, 0 duplicates" in text and "0 new, 30 duplicates" in text
     assert sorted(v.key for v in VerdictStore(tmp_path / "b").iter_verdicts()) == sorted(make_verdict(i).key for i in range(30))

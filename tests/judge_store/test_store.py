@@ -10,9 +10,14 @@ import pytest
 from conftest import make_verdict
 
 from speciarl.judge import store_format
-from speciarl.judge.store_index import key_words
+from speciarl.judge.store_checks import KnownJudges
+from speciarl.judge.store_index import SortedKeys, key_words
 from speciarl.judge.store import MergeReport, Verdict, VerdictStore, merge_stores, verdict_key
 from speciarl.labels import FORMAT_ERROR, Category
+
+
+# judge ids of these tests are no judge of this project's: taken unchecked
+UNCHECKED = KnownJudges(allow_unknown=True).check
 
 
 def files(root, prefix):
@@ -90,8 +95,10 @@ def test_torn_tails_are_ignored(tmp_path):
     store.close()
     (segment,) = files(tmp_path, "seg-")
     path = tmp_path / segment
-    intact = path.read_bytes()
     block = store_format.encode_block({name: [] for name in store_format.COLUMNS})
+    closed = path.read_bytes()
+    assert closed.endswith(block)  # a closing writer's last block has no rows
+    intact = closed[: -len(block)]  # what a writer killed after its second put_many leaves
 
     for tail in (block[:5], block[:-3], b"\x00" * 40, os.urandom(200)):
         path.write_bytes(intact + tail)
@@ -160,19 +167,26 @@ def test_conflicts_first_verdict_wins_everywhere(tmp_path, caplog):
     assert compacted.conflicts() == [(early.key, Category.SPECIFIC, Category.WRONG)]
 
 
-def test_merge_reports_conflicts_and_keeps_the_target_verdict(tmp_path):
+def test_merge_keeps_both_sides_of_a_conflict_and_the_earliest_wins(tmp_path):
     target, source = VerdictStore(tmp_path / "a"), VerdictStore(tmp_path / "b")
     target.put_many([make_verdict(i) for i in range(10)])
-    source.put_many([make_verdict(i) for i in range(5, 15) if i != 7])
-    source.put_many([make_verdict(7, Category.ABSTAIN, created=1.0)])  # earlier, yet the target's stays
-    report = merge_stores(tmp_path / "a", [tmp_path / "b"])
-    assert report.new == 5 and report.duplicates == 4
-    assert report.conflicts == [(make_verdict(7).key, make_verdict(7).category, Category.ABSTAIN)]
+    source.put_many([make_verdict(i) for i in range(5, 15) if i not in (7, 8)])
+    source.put_many([make_verdict(8, Category.ABSTAIN, created=1_750_000_000.0)])  # later than the target's
+    source.put_many([make_verdict(7, Category.ABSTAIN, created=1_600_000_000.0)])  # earlier: it becomes the verdict
+    report = merge_stores(tmp_path / "a", [tmp_path / "b"], UNCHECKED)
+    assert report.new == 5 and report.duplicates == 3
+    assert sorted(report.conflicts) == sorted([
+        (make_verdict(7).key, Category.ABSTAIN, make_verdict(7).category),
+        (make_verdict(8).key, make_verdict(8).category, Category.ABSTAIN),
+    ])
     merged = VerdictStore(tmp_path / "a")
-    assert len(merged) == 15 and merged.get(make_verdict(7).key) == make_verdict(7)
-    assert merge_stores(tmp_path / "a", [tmp_path / "b"]) == MergeReport(0, 9, report.conflicts)
+    assert merged.get(make_verdict(7).key).category is Category.ABSTAIN and merged.get(make_verdict(8).key) == make_verdict(8)
+    assert len(merged) == 15 and merged.stats()["conflicts"] == 2  # both sides' verdicts are kept
+    again = merge_stores(tmp_path / "a", [tmp_path / "b"], UNCHECKED)  # key 7: the source's is the verdict now
+    assert again == MergeReport(0, 9, [(make_verdict(8).key, make_verdict(8).category, Category.ABSTAIN)])
+    assert VerdictStore(tmp_path / "a").stats()["conflicts"] == 2
     with pytest.raises(FileNotFoundError):
-        merge_stores(tmp_path / "a", [tmp_path / "missing"])
+        merge_stores(tmp_path / "a", [tmp_path / "missing"], UNCHECKED)
 
 
 def test_compaction_preserves_content_and_leaves_live_writers_alone(tmp_path):
@@ -207,13 +221,14 @@ def test_compaction_preserves_content_and_leaves_live_writers_alone(tmp_path):
 @pytest.mark.parametrize("extension", [".jsonl", ".parquet"])
 def test_export_import_round_trip(tmp_path, extension):
     store = VerdictStore(tmp_path / "a")
-    verdicts = [make_verdict(i) for i in range(200)] + [make_verdict(200, judge="exact")]
+    exact = Verdict(verdict_key("jay", "jay", "exact"), "jay", "jay", Category.SPECIFIC, "exact", 1_700_000_000.0)
+    verdicts = [make_verdict(i) for i in range(200)] + [exact]
     store.put_many(verdicts)
     out = tmp_path / f"verdicts{extension}"
     assert store.export(out) == 201
     copy = VerdictStore(tmp_path / "b")
-    assert copy.import_(out) == 201
-    assert copy.import_(out) == 0
+    assert copy.import_(out, UNCHECKED) == 201
+    assert copy.import_(out, UNCHECKED) == 0
     assert sorted(copy.iter_verdicts(), key=lambda v: v.key) == sorted(verdicts, key=lambda v: v.key)
 
 
@@ -221,7 +236,7 @@ def test_import_without_key_computes_it(tmp_path):
     path = tmp_path / "human.jsonl"
     path.write_text(json.dumps({"ground_truth": "lion", "prediction": "panthera leo", "category": "specific", "judge": "human"}) + "\n\n")
     store = VerdictStore(tmp_path / "s")
-    assert store.import_(path) == 1
+    assert store.import_(path, UNCHECKED) == 1
     verdict = store.get(verdict_key("lion", "panthera leo", "human"))
     assert verdict is not None and verdict.category is Category.SPECIFIC and verdict.created > 0
 
@@ -243,7 +258,7 @@ def test_import_rejects_a_bad_row_and_imports_nothing(tmp_path, line, message):
     path.write_text(good + "\n" + line + "\n")
     store = VerdictStore(tmp_path / "s")
     with pytest.raises(ValueError, match=message) as error:
-        store.import_(path)
+        store.import_(path, UNCHECKED)
     assert str(path) in str(error.value) and len(store) == 0
 
 
@@ -252,15 +267,15 @@ def test_import_and_export_check_the_file(tmp_path):
     with pytest.raises(ValueError, match="unknown extension '.csv'"):
         store.export(tmp_path / "x.csv")
     with pytest.raises(ValueError, match="unknown extension"):
-        store.import_(tmp_path / "x.txt")
+        store.import_(tmp_path / "x.txt", UNCHECKED)
     (tmp_path / "x.parquet").write_bytes(b"not parquet")
     with pytest.raises(ValueError, match="not a readable parquet file"):
-        store.import_(tmp_path / "x.parquet")
+        store.import_(tmp_path / "x.parquet", UNCHECKED)
     store.export(tmp_path / "e.parquet")
     table = pq.read_table(tmp_path / "e.parquet").drop_columns(["judge"])
     pq.write_table(table, tmp_path / "nojudge.parquet")
     with pytest.raises(ValueError, match=r"missing columns \['judge'\]"):
-        store.import_(tmp_path / "nojudge.parquet")
+        store.import_(tmp_path / "nojudge.parquet", UNCHECKED)
 
 
 def test_verdict_is_immutable():
@@ -278,16 +293,27 @@ def test_key_words_accept_only_well_formed_keys():
     assert key_words([key, None]) is None
 
 
-def test_batched_lookups_with_shared_high_bits_and_late_changes(tmp_path):
-    store = VerdictStore(tmp_path)
+def test_the_sorted_index_misses_only_keys_sharing_high_bits():
+    # forged keys: the store refuses them, and real keys sharing 64 bits are not to be found
     twins = [dataclasses.replace(make_verdict(i), key="ab" * 8 + suffix) for i, suffix in ((1, "0" * 16), (2, "f" * 16))]
+    others = [make_verdict(i) for i in range(3, 1000)]
+    index = SortedKeys({v.key: v for v in twins + others})
+    queries = [v.key for v in twins + others[:100]] + ["ab" * 8 + "1" * 16, "0" * 32]
+    found, missed = index.find(queries)
+    assert found == {v.key: v for v in [*twins, *others[:100]] if v.key not in missed}
+    assert set(missed) <= {twins[0].key, twins[1].key, "ab" * 8 + "1" * 16, "0" * 32} and "0" * 32 in missed
+    assert index.find(queries + ["short"]) is None  # the store looks such batches up in its dict
+
+
+def test_batched_lookups_with_late_changes(tmp_path):
+    store = VerdictStore(tmp_path)
     others = [make_verdict(i) for i in range(3, 10_000)]
-    store.put_many(twins + others)
+    store.put_many(others)
     batch = others[:100]  # batches this large go through the sorted index
-    expected = {v.key: v for v in twins + batch}
-    queries = [v.key for v in twins + batch] + ["ab" * 8 + "1" * 16, "0" * 32]
+    expected = {v.key: v for v in batch}
+    queries = [v.key for v in batch] + ["0" * 32]
     assert store.get_many(queries) == expected
-    assert store.get_many(queries + [twins[0].key.upper(), "short", None]) == expected  # the dict's way
+    assert store.get_many(queries + [batch[0].key.upper(), "short", None]) == expected  # the dict's way
 
     added = [make_verdict(i) for i in range(10_000, 10_100)]  # after the index was built
     store.put_many(added)

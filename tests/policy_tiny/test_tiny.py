@@ -79,11 +79,24 @@ def test_tokenizer_has_the_qwen_special_tokens(tiny_policy):
 
 
 def test_refuses_a_processor_that_drops_images(policy_copy):
-    # Without its image preprocessing config the folder only yields a tokenizer.
-    config_path = Path(policy_copy) / "processor_config.json"
-    config_path.unlink()
+    # Without its image preprocessing configs the folder only yields a tokenizer.
+    for name in ("processor_config.json", "preprocessor_config.json"):
+        (Path(policy_copy) / name).unlink()
     with pytest.raises(ValueError, match="drops images"):
         load_policy(policy_copy)
+
+
+def test_the_folder_carries_the_stock_processor_files_for_vllm(tiny_policy):
+    folder = Path(tiny_policy)
+    image_config = json.loads((folder / "preprocessor_config.json").read_text())
+    assert image_config["image_processor_type"] == "Qwen2VLImageProcessor"
+    assert image_config["processor_class"] == "Qwen2_5_VLProcessor"
+    assert image_config["merge_size"] == 2 and image_config["patch_size"] == 14
+    for name in ("processor_config.json", "tokenizer_config.json"):
+        assert json.loads((folder / name).read_text())["processor_class"] == "Qwen2_5_VLProcessor"
+    # where torchvision is missing, loading still rebuilds a processor that handles images
+    _, processor = load_policy(tiny_policy)
+    assert processor.image_processor is not None and processor.image_token_id is not None
 
 
 def test_missing_model_path_is_a_clear_error(tmp_path):

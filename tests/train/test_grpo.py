@@ -2,17 +2,19 @@
 
 import csv
 import json
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from transformers import TrainerCallback
 
 from speciarl.judge.cascade import JudgeService
+from speciarl.judge.params import TaxonomyJudgeParams
 from speciarl.labels import Category
 from speciarl.policy.loading import load_policy
-from speciarl.train.grpo import CURVE_COLUMNS, check_whole_groups, train_run
+from speciarl.train.grpo import CURVE_COLUMNS, SpeciaRLGRPOTrainer, check_whole_groups, train_run
 from speciarl.train.params import LoraParams, RunParams
 from speciarl.train.reward_func import JudgeOutageError
 
@@ -41,6 +43,9 @@ class RecordingJudge:
     def __init__(self, service: JudgeService, down_from_call: int | None = None, undecided_wrong: bool = False):
         self.service, self.down_from_call, self.undecided_wrong = service, down_from_call, undecided_wrong
         self.calls = []
+
+    def judge_id(self, dataset):
+        return self.service.judge_id(dataset)
 
     def judge(self, pairs):
         self.calls.append(list(pairs))
@@ -137,6 +142,64 @@ def test_resume_after_a_kill_is_exact(tmp_path, policy_params, judge_params, pre
     strip = lambda rows: [{k: v for k, v in row.items() if k not in ignore} for row in rows]  # noqa: E731
     killed_curves, whole_curves = (read_curves(tmp_path / f"{name}/run/curves.csv") for name in ("killed", "whole"))
     assert strip(killed_curves) == strip(whole_curves)
+
+
+def test_a_save_cut_off_by_a_kill_resumes_from_the_newest_complete_checkpoint(
+    tmp_path, policy_params, judge_params, prepared_dir, monkeypatch
+):
+    run = tiny_run(max_steps=4, max_none_fraction=1.0)
+    save_rng_state = SpeciaRLGRPOTrainer._save_rng_state
+
+    def killed_mid_save(trainer, output_dir):
+        if trainer.state.global_step == 4:
+            raise KeyboardInterrupt("killed while saving checkpoint-4")
+        save_rng_state(trainer, output_dir)
+
+    checkpoints = tmp_path / "run" / "checkpoints"
+    with JudgeService.from_params(judge_params, prepared_dir) as service:
+        killed = RecordingJudge(service)
+        with monkeypatch.context() as patch:
+            patch.setattr(SpeciaRLGRPOTrainer, "_save_rng_state", killed_mid_save)
+            with pytest.raises(KeyboardInterrupt):
+                train(killed, run, tmp_path, policy_params, prepared_dir)
+        torn = checkpoints / "checkpoint-4"
+        assert (torn / "adapter_model.safetensors").is_file() and not (torn / "trainer_state.json").exists()
+        resumed = RecordingJudge(service)
+        metrics = train(resumed, run, tmp_path, policy_params, prepared_dir)
+    assert resumed.calls == killed.calls[3:]  # step 4 again, exactly as before the kill
+    assert metrics["steps"] == 4 and not checkpoints.exists()
+    assert [row["step"] for row in read_curves(tmp_path / "run/curves.csv")] == ["1", "2", "3", "4"]
+
+
+def test_a_changed_base_model_or_judge_is_another_run(tmp_path, policy_params, judge_params, prepared_dir):
+    """A rerun resumes only the same run: with other base weights or another judge it starts afresh.
+
+    Each rerun is killed after its first step's save: a resumed run would be past step 1 and finish.
+    """
+    base = tmp_path / "base"
+    shutil.copytree(policy_params.model, base)
+    policy = policy_params.model_copy(update={"model": str(base)})
+    run = tiny_run(max_steps=2, max_none_fraction=1.0)
+    other_judge = judge_params.model_copy(update={"taxonomy": TaxonomyJudgeParams(close_levels=2)})
+    with JudgeService.from_params(judge_params, prepared_dir) as service, JudgeService.from_params(
+        other_judge, prepared_dir
+    ) as other_service:
+        with pytest.raises(KeyboardInterrupt):
+            train(RecordingJudge(service), run, tmp_path, policy, prepared_dir, callbacks=[CrashAfterSave(1)])
+
+        weights = load_file(base / "model.safetensors")
+        name = sorted(weights)[0]
+        weights[name] = weights[name] + 0.01
+        save_file(weights, base / "model.safetensors", metadata={"format": "pt"})
+        with pytest.raises(KeyboardInterrupt):  # the base model changed: step 1 again
+            train(RecordingJudge(service), run, tmp_path, policy, prepared_dir, callbacks=[CrashAfterSave(1)])
+
+        with pytest.raises(KeyboardInterrupt):  # another judge: step 1 again
+            train(RecordingJudge(other_service), run, tmp_path, policy, prepared_dir, callbacks=[CrashAfterSave(1)])
+
+        same = RecordingJudge(other_service)  # nothing changed: resumes after step 1
+        metrics = train(same, run, tmp_path, policy, prepared_dir, callbacks=[CrashAfterSave(1)])
+    assert len(same.calls) == 1 and metrics["steps"] == 2
 
 
 def test_judge_outage_saves_a_checkpoint_then_stops(tmp_path, policy_params, judge_params, prepared_dir):

@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from speciarl.config import Section
+from speciarl.config import NonEmptyStr, Section, UniqueList
 from speciarl.data.miniworld_params import MiniWorldParams
 
 # "miniworld" renders both mini world domains (miniworld_a, miniworld_b); the others are the real datasets.
@@ -26,8 +26,8 @@ class RealDatasetParams(Section):
     # Split names the source defines; a subclass lists its own.
     official_splits: ClassVar[tuple[str, ...]] = ()
 
-    source: str
-    splits: list[str]
+    source: NonEmptyStr
+    splits: UniqueList[str]
     # split name -> subset of that split (e.g. the paper trains on {train: {size: 3000, seed: 42}} of CUB)
     subset: dict[str, SubsetParams] = {}
 
@@ -53,61 +53,61 @@ class RealDatasetParams(Section):
 class CubParams(RealDatasetParams):
     official_splits: ClassVar = ("train", "test")
     # CUB_200_2011.tgz, or the folder it extracts to
-    source: str = "data/raw/CUB_200_2011.tgz"
-    splits: list[str] = ["train", "test"]
+    source: NonEmptyStr = "data/raw/CUB_200_2011.tgz"
+    splits: UniqueList[str] = ["train", "test"]
 
 
 class AircraftParams(RealDatasetParams):
     official_splits: ClassVar = ("train", "val", "trainval", "test")
     # fgvc-aircraft-2013b.tar.gz, or the folder it extracts to
-    source: str = "data/raw/fgvc-aircraft-2013b.tar.gz"
-    splits: list[str] = ["train", "val", "test"]
+    source: NonEmptyStr = "data/raw/fgvc-aircraft-2013b.tar.gz"
+    splits: UniqueList[str] = ["train", "val", "test"]
 
 
 class Flowers102Params(RealDatasetParams):
     # the official splits are train, val, test; a split file defines its own (checked when it is read)
     official_splits: ClassVar = ()
     # a folder with 102flowers.tgz (or its jpg/ folder), imagelabels.mat and setid.mat
-    source: str = "data/raw/flowers102"
-    splits: list[str] = ["train", "val", "test"]
+    source: NonEmptyStr = "data/raw/flowers102"
+    splits: UniqueList[str] = ["train", "val", "test"]
     # optional JSON split file replacing setid.mat, e.g. CoOp's split_zhou_OxfordFlowers.json:
     # {"train": [["image_04677.jpg", 0, "pink primrose"], ...], "val": [...], "test": [...]}
-    split_file: str | None = None
+    split_file: NonEmptyStr | None = None
 
 
 class Food101Params(RealDatasetParams):
     official_splits: ClassVar = ("train", "test")
     # food-101.tar.gz, or the folder it extracts to
-    source: str = "data/raw/food-101.tar.gz"
-    splits: list[str] = ["train", "test"]
+    source: NonEmptyStr = "data/raw/food-101.tar.gz"
+    splits: UniqueList[str] = ["train", "test"]
 
 
 class PetsParams(RealDatasetParams):
     official_splits: ClassVar = ("trainval", "test")
     # a folder with images.tar.gz and annotations.tar.gz (or their images/ and annotations/ folders)
-    source: str = "data/raw/oxford-iiit-pet"
-    splits: list[str] = ["trainval", "test"]
+    source: NonEmptyStr = "data/raw/oxford-iiit-pet"
+    splits: UniqueList[str] = ["trainval", "test"]
 
 
 class CarsParams(RealDatasetParams):
     official_splits: ClassVar = ("train", "test")
     # a Hugging Face dataset id, or a local folder laid out like it (README.md + data/<split>-*.parquet)
-    source: str = "tanganke/stanford_cars"
+    source: NonEmptyStr = "tanganke/stanford_cars"
     # the dataset repository commit to load (ignored for a local folder)
     revision: str | None = "6875eacf7f3231c41c4093f12c0e0c98dcadab5b"
-    splits: list[str] = ["train", "test"]
+    splits: UniqueList[str] = ["train", "test"]
 
 
 class DataParams(Section):
-    prepared_dir: str = "data/prepared"
-    datasets: list[DatasetName] = ["miniworld"]
+    prepared_dir: NonEmptyStr = "data/prepared"
+    datasets: UniqueList[DatasetName] = Field(["miniworld"], min_length=1)
     miniworld: MiniWorldParams = MiniWorldParams()
     max_corrupt_fraction: float = Field(0.01, ge=0.0, le=1.0)
     # extracted archives and the prepared WordNet folder (reused between runs; not a pipeline output)
-    cache_dir: str = "data/cache"
+    cache_dir: NonEmptyStr = "data/cache"
     # a WordNet 3.0 database folder (data.noun, index.noun, ...) for Food-101 / Flowers102 hypernyms;
     # null, or a folder that does not exist, skips them with a warning
-    wordnet_dir: str | None = "/usr/share/wordnet"
+    wordnet_dir: NonEmptyStr | None = "/usr/share/wordnet"
     # processes that decode and check images
     workers: int = Field(2, ge=1, le=64)
     cub: CubParams = CubParams()

@@ -4,7 +4,8 @@ For a real dataset: its loader (speciarl.data.real.<name>) lists the samples of 
 split and builds the taxonomy; this module picks the configured subsets, checks and encodes the
 images in worker processes, and writes each split atomically with a manifest. Corrupt images are
 skipped, counted and listed; more than `data.max_corrupt_fraction` of them fails the split, which
-then leaves no output behind. A split already prepared with the same settings is kept as is.
+then leaves no output behind. A split already prepared with the same settings, and still matching
+its manifest (prepared.check_split), is kept as is.
 """
 
 from __future__ import annotations
@@ -202,9 +203,9 @@ def _up_to_date(root: Path, name: str, splits: Sequence[str], settings: dict) ->
         return False
     for split in splits:
         try:
-            if prepared.read_manifest(root, name, split).get("params") != settings:
+            if prepared.check_split(root, name, split).get("params") != settings:
                 return False
-        except (FileNotFoundError, json.JSONDecodeError):
+        except (FileNotFoundError, ValueError):  # missing, or no longer what its manifest says: redo it
             return False
     return True
 

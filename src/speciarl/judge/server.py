@@ -4,17 +4,18 @@ API key, started on demand, health-checked, and stopped with their whole process
 `transformers serve` has no API-key option and answers anyone who can reach its port (including
 its /load_model and /reset routes). We therefore run it through this module
 (`python -m speciarl.judge.server ARGS...`), which adds a bearer-key check to the app the
-transformers CLI builds and then hands over to that CLI unchanged. vLLM enforces the key itself;
-it gets it through VLLM_API_KEY so that the key never appears on a command line.
+transformers CLI builds and then hands over to that CLI unchanged. vLLM enforces the key itself
+on its /v1 routes; it gets it through VLLM_API_KEY so that the key never appears on a command line.
 """
 
 from __future__ import annotations
 
 import atexit
 import hmac
+import importlib.util
 import os
+import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -33,7 +34,9 @@ _STOP_GRACE_S = 30.0
 
 
 class ServerError(RuntimeError):
-    """The managed server did not come up (its log tail is in the message)."""
+    """The managed server did not come up. A server that exited says so in one line naming the
+    cause (the last error its log reports) and the log file; one that never became healthy gets
+    its log tail in the message."""
 
 
 class ManagedServer:
@@ -127,12 +130,16 @@ class ManagedServer:
 
     def _command(self) -> list[str]:
         if self.backend == "vllm":
-            vllm = Path(sys.executable).with_name("vllm")
-            executable = str(vllm) if vllm.exists() else shutil.which("vllm")
-            if executable is None:
-                raise ServerError("vllm is not installed (pip install 'speciarl[gpu]')")
+            if importlib.util.find_spec("vllm") is None:
+                raise ServerError(
+                    "judge.llm.serve.backend is vllm but vLLM is not installed in this environment "
+                    "(GPU: pip install 'speciarl[gpu]'; CPU: scripts/setup_vllm_cpu.sh)"
+                )
+            # The module under this interpreter, not a `vllm` found on PATH: the server runs in the
+            # judge's own environment.
             revision = ["--revision", self.revision] if self.revision else []
-            return [executable, "serve", self.model, "--host", HOST, "--port", str(self.port), *revision, *self.extra_args]
+            return [sys.executable, "-m", "vllm.entrypoints.cli.main", "serve", self.model, "--host", HOST,
+                    "--port", str(self.port), *revision, *self.extra_args]
         return [sys.executable, "-m", "speciarl.judge.server", self.served_model, "--host", HOST, "--port",
                 str(self.port), *self.extra_args]
 
@@ -146,8 +153,8 @@ class ManagedServer:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise ServerError(
-                    f"{self.backend} judge server exited with code {self._process.returncode}; "
-                    f"log {self.log_path}:\n{_tail(self.log_path)}"
+                    f"{self.backend} judge server ({self.model} on {HOST}:{self.port}) exited with code "
+                    f"{self._process.returncode}: {_cause(self.log_path)} (log: {self.log_path})"
                 )
             try:
                 response = httpx.get(url, headers=headers, timeout=5.0)
@@ -178,6 +185,24 @@ def _reap_group(pgid: int, wait_s: float) -> None:
             return
         time.sleep(0.1)
     raise subprocess.TimeoutExpired(f"process group {pgid}", wait_s)
+
+
+# An exception line of a traceback ("OSError: [Errno 98] Address already in use") or a CLI's
+# "Error: ..." line, after any "(Process pid=N) LEVEL date [file:line] " prefix of vLLM's logger.
+_ERROR_LINE = re.compile(r"^(?:\(\w+ pid=\d+\) )?(?:[A-Z]+ [\d-]+ [\d:]+ \[[^\]]*\] )?"
+                         r"((?:[A-Za-z_][\w.]*(?:Error|Exception)|Error): .+)$")
+
+
+def _cause(path: Path | None) -> str:
+    """The last error a server log reports, else its last non-blank line (one line either way)."""
+    if path is None or not path.exists():
+        return "no log"
+    lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    for line in reversed(lines):
+        match = _ERROR_LINE.match(line)
+        if match:
+            return match.group(1)
+    return lines[-1] if lines else "empty log"
 
 
 def _tail(path: Path | None, lines: int = 30) -> str:

@@ -13,6 +13,12 @@ The file format is described in store_format.py.
 Two verdicts with the same key and different categories are a conflict: the earliest one (by
 creation time, then category order, then judge id) is the verdict for that key, on every reader;
 the others are kept on disk (compaction keeps them too) and reported by `stats` and `merge`.
+
+Crashes and damage: put_many refuses a verdict whose key is not the verdict_key of its content
+before writing anything. A segment's damaged bytes are skipped up to its next intact block and
+listed by `stats` (logged when first seen); its other verdicts stay readable. Compaction never
+deletes a byte it could not read: it moves such a segment, whole, into `quarantine/`. A base file
+or block whose rows fail verification makes reading the store fail with an error naming it.
 """
 
 from __future__ import annotations
@@ -31,12 +37,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from speciarl.judge import store_format as fmt
-from speciarl.judge.store_exchange import read_verdict_file, write_verdict_file
+from speciarl.judge.store_exchange import VerdictCheck, read_verdict_file, write_verdict_file
 from speciarl.judge.store_index import SortedKeys
 from speciarl.judge.store_verdict import Verdict, check_verdict, verdict_key
 from speciarl.labels import Category
 
-__all__ = ["MergeReport", "Verdict", "VerdictStore", "merge_stores", "merge_verdicts", "verdict_key"]
+__all__ = [
+    "CompactReport", "MergeReport", "Verdict", "VerdictStore", "merge_stores", "merge_verdicts", "verdict_key",
+]
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +66,8 @@ def _precedence(verdict: Verdict) -> tuple:
 class MergeReport:
     new: int = 0
     duplicates: int = 0
-    conflicts: list[tuple[str, Category, Category]] = field(default_factory=list)  # key, kept, refused
+    # key, category of the verdict after the merge, category of the other one (both are stored)
+    conflicts: list[tuple[str, Category, Category]] = field(default_factory=list)
 
     def __iadd__(self, other: MergeReport) -> MergeReport:
         self.new += other.new
@@ -68,9 +77,22 @@ class MergeReport:
 
 
 @dataclass
+class CompactReport:
+    """What a compaction could not read: segments moved to quarantine/, with why."""
+
+    torn: dict[str, int] = field(default_factory=dict)  # segment -> bytes of its torn tail
+    damaged: dict[str, list[fmt.Damage]] = field(default_factory=dict)  # segment -> unreadable gaps
+
+    @property
+    def quarantined(self) -> list[str]:
+        return sorted(set(self.torn) | set(self.damaged))
+
+
+@dataclass
 class _SegmentState:
     end: int  # where the next read starts
     size: int  # file size at the last read
+    damages: list[fmt.Damage] = field(default_factory=list)
 
 
 class _SegmentWriter:
@@ -110,6 +132,14 @@ class _SegmentWriter:
     @property
     def closed(self) -> bool:
         return not self._closer.alive
+
+    def finish(self) -> None:
+        """Close after a last block of no rows: damage in the last verdicts then reads as damage."""
+        if not self.closed:
+            # the verdicts are durable already: a failed last block only leaves the segment as a dead writer's
+            with contextlib.suppress(OSError):
+                self.append(fmt.encode_block({name: [] for name in fmt.COLUMNS}))
+        self.close()
 
     def close(self) -> None:
         self._closer()
@@ -189,12 +219,12 @@ class VerdictStore:
         """Store the verdicts whose keys are new; durable when it returns. Returns how many were new.
 
         A verdict for a key that already has one is not stored; if its category differs, that is
-        logged (the first verdict wins). Anything that is not a Verdict with a Category is refused
-        before anything is written.
+        logged (the first verdict wins). Anything that is not a Verdict with a Category, or whose
+        key is not the verdict_key of its truth, prediction and judge, is refused before anything
+        is written.
         """
         batch = list(verdicts)
-        for position, verdict in enumerate(batch):
-            check_verdict(verdict, f"verdict {position}")
+        _check_batch(batch)
         with self._lock:
             fresh: dict[str, Verdict] = {}
             for verdict in batch:
@@ -225,10 +255,10 @@ class VerdictStore:
         self._segments[writer.name] = _SegmentState(writer.size, writer.size)
 
     def close(self) -> None:
-        """Release this process's segment (it becomes compactable). The store stays readable."""
+        """Finish this process's segment (it becomes compactable). The store stays readable."""
         with self._lock:
             if self._writer is not None and self._writer.pid == os.getpid():
-                self._writer.close()
+                self._writer.finish()
             self._writer = None
 
     def __enter__(self) -> VerdictStore:
@@ -284,6 +314,9 @@ class VerdictStore:
                 return new, False
             for columns in read.blocks():
                 new += self._absorb(columns)
+            for damage in read.damages:
+                log.warning("verdict store %s: %s; the verdicts before and after it are read", self.root, damage)
+            state.damages.extend(read.damages)
             state.end, state.size = read.end, read.size
         self._bases.intersection_update(bases)
         for name in set(self._segments) - set(segments):
@@ -325,11 +358,14 @@ class VerdictStore:
 
     # ---- maintenance
 
-    def compact(self) -> None:
+    def compact(self) -> CompactReport:
         """Fold every base file and the segments of finished writers into one sorted base file.
 
         Segments still open by a live writer are left as they are. Conflicting verdicts are kept.
+        A finished segment with bytes that could not be read (a torn tail or damage) is moved to
+        quarantine/ instead of being deleted; the report lists them.
         """
+        report = CompactReport()
         with self._lock, _compaction_lock(self.root / COMPACTION_LOCK):
             self.close()
             for debris in self.root.glob("base-*" + fmt.TEMP_SUFFIX):  # of a compaction that crashed
@@ -339,21 +375,32 @@ class VerdictStore:
                 finished = [name for name in segments if _hold_if_finished(self.root / name, held)]
                 self.refresh()
                 if not finished and len(bases) <= 1:
-                    return
+                    return report
                 for name in finished:
-                    state = self._segments.get(name)
-                    if state is not None and state.end < state.size:
-                        log.info("%s: dropping a torn tail of %d bytes", name, state.size - state.end)
+                    state = self._segments[name]
+                    if state.end < state.size:
+                        report.torn[name] = state.size - state.end
+                    if state.damages:
+                        report.damaged[name] = list(state.damages)
                 target = None
                 if self._verdicts:
                     target = f"base-{time.time_ns():020d}-{secrets.token_hex(4)}.parquet"
                     fmt.write_base(self.root / target, _columns(self._all_rows()))
+                if report.quarantined:
+                    quarantine = self.root / fmt.QUARANTINE
+                    quarantine.mkdir(exist_ok=True)
+                    for name in report.quarantined:
+                        os.replace(self.root / name, quarantine / name)
+                        log.warning("%s: kept in %s (bytes that could not be read)", name, quarantine)
+                    fmt.fsync_dir(quarantine)
                 for name in bases + finished:
-                    (self.root / name).unlink(missing_ok=True)
+                    if name not in report.quarantined:
+                        (self.root / name).unlink(missing_ok=True)
                 fmt.fsync_dir(self.root)
             self._bases = {target} if target else set()
             for name in finished:
                 self._segments.pop(name, None)
+        return report
 
     def _all_rows(self) -> list[Verdict]:
         """Every verdict, and the verdicts it conflicts with."""
@@ -373,11 +420,12 @@ class VerdictStore:
             self.refresh()
             return write_verdict_file(Path(path), self._verdicts.values())
 
-    def import_(self, path: str | Path) -> int:
-        """Add the verdicts of a .jsonl or .parquet file (see store_exchange). Returns how many were new."""
-        report = merge_verdicts(self, read_verdict_file(Path(path)))
-        for key, kept, refused in report.conflicts:
-            log.warning("%s: conflict for key %s: kept %r, refused %r", path, key, kept.value, refused.value)
+    def import_(self, path: str | Path, check: VerdictCheck) -> int:
+        """Add the verdicts of a .jsonl or .parquet file (see store_exchange), each passed to `check`
+        first (nothing is added unless every row passes). Returns how many were new."""
+        report = merge_verdicts(self, read_verdict_file(Path(path), check))
+        for key, verdict_category, other in report.conflicts:
+            log.warning("%s: conflict for key %s: %r (the verdict) vs %r", path, key, verdict_category.value, other.value)
         return report.new
 
     def stats(self) -> dict:
@@ -395,6 +443,12 @@ class VerdictStore:
                 "segments": len(segments),
                 "bytes_on_disk": sum(_size(self.root / name) for name in bases + segments),
                 "torn_bytes": sum(state.size - state.end for state in self._segments.values()),
+                "damaged": [
+                    {"file": damage.file, "offset": damage.offset, "bytes": damage.size, "blocks_skipped": damage.blocks}
+                    for state in self._segments.values()
+                    for damage in state.damages
+                ],
+                "quarantined_files": len(_names(self.root / fmt.QUARANTINE)),
             }
 
     def __repr__(self) -> str:
@@ -410,6 +464,22 @@ def _columns(verdicts: list[Verdict]) -> fmt.Columns:
         "judge": [v.judge for v in verdicts],
         "created": [float(v.created) for v in verdicts],
     }
+
+
+def _check_batch(batch: list[Verdict]) -> None:
+    """Raise, naming the verdict's position, unless every verdict can be stored as it is."""
+    for position, verdict in enumerate(batch):
+        check_verdict(verdict, f"verdict {position}")
+        if verdict.key != verdict_key(verdict.ground_truth, verdict.prediction, verdict.judge):
+            # readers verify every key: a verdict stored under another pair's key would make the store unreadable
+            raise ValueError(f"verdict {position}: key {verdict.key} is not the verdict_key of its truth, prediction and judge")
+
+
+def _names(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except FileNotFoundError:
+        return []
 
 
 def _size(path: Path) -> int:
@@ -453,38 +523,53 @@ def _hold_if_finished(path: Path, held: contextlib.ExitStack) -> bool:
 
 
 def merge_verdicts(store: VerdictStore, verdicts: Iterable[Verdict]) -> MergeReport:
-    """Put the verdicts whose keys `store` lacks; count the duplicates and report the conflicts."""
-    batch = list(verdicts)
-    for position, verdict in enumerate(batch):
-        check_verdict(verdict, f"verdict {position}")
-    existing = store.get_many([verdict.key for verdict in batch])
-    report = MergeReport()
-    fresh: dict[str, Verdict] = {}
-    for verdict in batch:
-        kept = existing.get(verdict.key) or fresh.get(verdict.key)
-        if kept is None:
-            fresh[verdict.key] = verdict
-        elif kept.category is verdict.category:
-            report.duplicates += 1
-        else:
-            report.conflicts.append((verdict.key, kept.category, verdict.category))
-    report.new = store.put_many(fresh.values())
-    return report
+    """Store the verdicts `store` lacks; count the duplicates, store and report the conflicts.
 
-
-def merge_stores(into: str | Path, sources: list[str | Path]) -> MergeReport:
-    """Merge the verdicts of `sources` into the store `into` (created if missing).
-
-    For a key `into` already has, its verdict stays; a different category is reported as a
-    conflict. Each source contributes the verdict of each of its keys.
+    A verdict whose key `store` holds with another category is stored too, as a conflicting
+    verdict: the store's precedence rule (the earliest) picks the verdict, the same whichever way
+    two stores are merged, and no verdict of either side is lost.
     """
+    batch = list(verdicts)
+    _check_batch(batch)
+    with store._lock:
+        store.refresh()
+        report = MergeReport()
+        fresh: dict[str, Verdict] = {}
+        rivals: dict[tuple[str, Category], tuple[Verdict, Category]] = {}  # -> (verdict, category it conflicts with)
+        for verdict in batch:
+            kept = store._verdicts.get(verdict.key) or fresh.get(verdict.key)
+            if kept is None:
+                fresh[verdict.key] = verdict
+            elif kept.category is verdict.category:
+                report.duplicates += 1
+            elif verdict.category in store._rivals.get(verdict.key, {}) or (verdict.key, verdict.category) in rivals:
+                report.conflicts.append((verdict.key, kept.category, verdict.category))  # stored already
+            else:
+                rivals[verdict.key, verdict.category] = verdict, kept.category
+        if fresh or rivals:
+            store._append([*fresh.values(), *(verdict for verdict, _ in rivals.values())])
+            store._verdicts.update(fresh)
+            for verdict, _ in rivals.values():
+                store._settle(store._verdicts[verdict.key], verdict)
+        report.new = len(fresh)
+        for (key, category), (_, conflicting) in rivals.items():
+            winner = store._verdicts[key].category
+            report.conflicts.append((key, winner, conflicting if winner is category else category))
+        return report
+
+
+def merge_stores(into: str | Path, sources: list[str | Path], check: VerdictCheck) -> MergeReport:
+    """Merge every verdict of `sources` (conflicting ones included) into the store `into` (created
+    if missing). Every source verdict is passed to `check` before anything is stored."""
     for source in sources:
         if not Path(source).is_dir():
             raise FileNotFoundError(f"verdict store not found: {source}")
         if Path(source).resolve() == Path(into).resolve():
             raise ValueError(f"{source}: cannot merge a verdict store into itself")
-    report = MergeReport()
+    rows = []
+    for source in sources:
+        for verdict in VerdictStore(source, create=False)._all_rows():
+            check(verdict, f"{source}: verdict {verdict.key}")
+            rows.append(verdict)
     with VerdictStore(into) as target:
-        for source in sources:
-            report += merge_verdicts(target, VerdictStore(source, create=False).iter_verdicts())
-    return report
+        return merge_verdicts(target, rows)

@@ -1,8 +1,11 @@
 """Verdict files for exchange: .jsonl (one object per line) or .parquet, chosen by the extension.
 
 Columns: ground_truth, prediction (both normalised), category (one of the six values), judge, and
-optionally key (32 hex digits; computed as verdict_key(ground_truth, prediction, judge) when
-absent) and created (unix time; the import time when absent). Export writes all six.
+optionally key (verdict_key(ground_truth, prediction, judge): computed when absent, and a row
+whose key is another one is refused) and created (unix time; the import time when absent). Export
+writes all six. Reading checks every row, and passes it to the caller's check (which judges are
+accepted, see store_checks), before returning any: the first bad row raises ValueError naming the
+file and line or row.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,6 +22,9 @@ import pyarrow.parquet as pq
 
 from speciarl.judge.store_verdict import KEY_PATTERN, Verdict, verdict_key
 from speciarl.labels import Category, normalize
+
+VerdictCheck = Callable[[Verdict, str], None]
+"""Raises ValueError, starting with the given location, for a verdict that must not be stored."""
 
 REQUIRED = ("ground_truth", "prediction", "category", "judge")
 OPTIONAL = ("key", "created")
@@ -67,12 +73,17 @@ def _record(verdict: Verdict) -> dict:
     }
 
 
-def read_verdict_file(path: Path) -> list[Verdict]:
-    """Every row as a Verdict; the first bad row raises ValueError naming the file and line/row."""
+def read_verdict_file(path: Path, check: VerdictCheck) -> list[Verdict]:
+    """Every row as a Verdict that passed `check`; the first bad row raises ValueError naming the file and line/row."""
     extension = _extension(path)
     rows = _jsonl_rows(path) if extension == ".jsonl" else _parquet_rows(path)
     now = time.time()
-    return [_verdict(record, f"{path}: {where}", now) for where, record in rows]
+    verdicts = []
+    for where, record in rows:
+        verdict = _verdict(record, f"{path}: {where}", now)
+        check(verdict, f"{path}: {where}")
+        verdicts.append(verdict)
+    return verdicts
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict]]:
@@ -117,11 +128,12 @@ def _verdict(record: dict, where: str, now: float) -> Verdict:
         )
     if not record["judge"]:
         raise ValueError(f"{where}: judge is empty")
-    key = record.get("key")
-    if key is None:
-        key = verdict_key(record["ground_truth"], record["prediction"], record["judge"])
-    elif not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
-        raise ValueError(f"{where}: key {key!r} is not 32 lowercase hex digits")
+    key = verdict_key(record["ground_truth"], record["prediction"], record["judge"])
+    given = record.get("key")
+    if given is not None and (not isinstance(given, str) or not KEY_PATTERN.fullmatch(given)):
+        raise ValueError(f"{where}: key {given!r} is not 32 lowercase hex digits")
+    if given is not None and given != key:
+        raise ValueError(f"{where}: key {given} belongs to another pair (this record's truth, prediction and judge give {key})")
     created = record.get("created")
     if created is None:
         created = now

@@ -231,6 +231,35 @@ def import_vllm():
     return vllm, lora_request
 
 
+class EngineStartError(ValueError):
+    """vLLM's engine did not start; the message names the cause and the params keys to look at.
+
+    A ValueError, as a bad params value is: the stages report it in one line and exit 2.
+    """
+
+
+def start_engine(vllm, engine_options: dict):
+    """`vllm.LLM(**engine_options)`, or EngineStartError with the cause in one line.
+
+    vLLM starts its engine in a child process and, when that fails, raises a generic "Engine core
+    initialization failed" after logging the real cause; the cause is searched in the exception chain,
+    and otherwise the log above the error holds it.
+    """
+    try:
+        return vllm.LLM(**engine_options)
+    except Exception as exc:  # noqa: BLE001 - any start failure becomes one clear line
+        causes = []
+        error: BaseException | None = exc
+        while error is not None:
+            causes.append(f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}")
+            error = error.__cause__ or error.__context__
+        raise EngineStartError(
+            f"vLLM engine for {engine_options['model']} failed to start ({'; caused by '.join(causes)}); "
+            "check policy.model, policy.dtype and policy.vllm (max_model_len, gpu_memory_utilization, "
+            "tensor_parallel_size), and vLLM's log above for the engine's own error"
+        ) from exc
+
+
 class VllmBackend:
     """vLLM's offline engine: one request per image, n samples per request, optional LoRA."""
 
@@ -264,6 +293,8 @@ class VllmBackend:
             # sampling comes only from our SamplingParams, never from the checkpoint's defaults
             generation_config="vllm",
         )
+        if policy.vllm.max_num_batched_tokens is not None:
+            engine_options["max_num_batched_tokens"] = policy.vllm.max_num_batched_tokens
         pixels = {
             key: value
             for key, value in (("min_pixels", policy.min_pixels), ("max_pixels", policy.max_pixels))
@@ -275,7 +306,7 @@ class VllmBackend:
         if adapter is not None:
             engine_options.update(enable_lora=True, max_lora_rank=policy.vllm.max_lora_rank, max_loras=1)
             lora_request = lora_request_cls(Path(adapter).parent.name or "adapter", 1, str(Path(adapter).resolve()))
-        return cls(vllm.LLM(**engine_options), processor, vllm.SamplingParams, lora_request)
+        return cls(start_engine(vllm, engine_options), processor, vllm.SamplingParams, lora_request)
 
     def sampling_params(self, sampling: SamplingConfig, request_index: int):
         """vLLM SamplingParams for request `request_index` of a call (its seed: sampling.seed + index)."""

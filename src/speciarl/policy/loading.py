@@ -2,10 +2,12 @@
 
 The same path serves the mini world's tiny policy and Qwen2.5-VL-7B-Instruct. Weights are read
 from safetensors only, and the processor is checked to really handle images before anything runs.
+model_content_hash identifies what a model folder holds (weights, config, processor), byte for byte.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import torch
 from peft import PeftConfig, PeftModel
 from peft.auto import MODEL_TYPE_TO_PEFT_MODEL_MAPPING
 from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
+from transformers.utils import cached_file
 
 from speciarl.policy.processor import QWEN_VL_MODEL_TYPES, ImageOnlyQwenVLProcessor, check_handles_images
 
@@ -107,6 +110,27 @@ def _load_adapter(policy, model: str, adapter: str):
             f"missing, {len(result.unexpected_keys)} unexpected (e.g. {', '.join(names)})"
         )
     return peft_model
+
+
+def model_content_hash(model: str) -> str:
+    """sha256 over the relative path and bytes of every file of the model (hidden files aside).
+
+    `model` is a local folder, or a hub id already downloaded (its cached snapshot is what
+    from_pretrained reads). Reads every byte: about 10 s per 10 GB.
+    """
+    check_model_source(model)
+    folder = Path(model) if Path(model).is_dir() else Path(cached_file(model, "config.json")).parent
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if not path.is_file() or any(part.startswith(".") for part in relative.parts):
+            continue  # e.g. the .cache/ of a hub download holds timestamps, not content
+        digest.update(f"{relative.as_posix()}\0".encode())
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+        digest.update(b"\0")
+    return digest.hexdigest()
 
 
 def _first_line(exc: BaseException) -> str:

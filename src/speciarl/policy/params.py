@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from speciarl.config import Section
+from speciarl.config import NonEmptyStr, Section, UniqueList
 from speciarl.policy.prompts import get_prompt
 
 
@@ -71,11 +71,11 @@ class BootstrapMeasureParams(Section):
 
 
 class BootstrapParams(Section):
-    out_dir: str = "data/models/base"
-    metrics: str = "data/models/bootstrap_metrics.json"
+    out_dir: NonEmptyStr = "data/models/base"
+    metrics: NonEmptyStr = "data/models/bootstrap_metrics.json"
     seed: int = 0
-    datasets: list[str] = Field(["miniworld_a", "miniworld_b"], min_length=1)
-    split: str = "train"
+    datasets: UniqueList[NonEmptyStr] = Field(["miniworld_a", "miniworld_b"], min_length=1)
+    split: NonEmptyStr = "train"
     arch: TinyArch = TinyArch()
     # Probability of each taxonomy level for a warm-start target, per group difficulty (as listed
     # in the split manifest). Generic-biased: the fine label is the most likely target only where
@@ -117,11 +117,15 @@ class VllmParams(Section):
     max_model_len: int = Field(4096, ge=64)
     max_lora_rank: int = Field(64, ge=1)
     enforce_eager: bool = False
+    # Prompt tokens one engine step may take; null = vLLM's default. On CPU, raise it above
+    # policy.batch_size x n x prompt length: vLLM's CPU sampler cannot rewind a seeded request
+    # whose prefill was split over steps ("CPU Generator does not use offset").
+    max_num_batched_tokens: int | None = Field(None, ge=64)
 
 
 class PolicyParams(Section):
     # A local path or a hub id (Qwen/Qwen2.5-VL-7B-Instruct for the paper recipe).
-    model: str = "data/models/base"
+    model: NonEmptyStr = "data/models/base"
     backend: Literal["transformers", "vllm"] = "transformers"
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -145,9 +149,9 @@ class PolicyParams(Section):
 
 
 class HarvestParams(Section):
-    out: str = "data/harvest/rollouts.parquet"
-    dataset: str = "miniworld_a"
-    split: str = "train"
+    out: NonEmptyStr = "data/harvest/rollouts.parquet"
+    dataset: NonEmptyStr = "miniworld_a"
+    split: NonEmptyStr = "train"
     prompt: str = "general"
     n: int = Field(10, ge=1)
     temperature: float = Field(1.0, ge=0.0)
@@ -169,9 +173,9 @@ class BestOfNParams(Section):
 
 
 class PredictParams(Section):
-    out_dir: str = "data/predictions"
-    splits: list[str] = ["miniworld_a/test", "miniworld_b/test"]
-    base_prompts: list[str] = ["general"]
+    out_dir: NonEmptyStr = "data/predictions"
+    splits: UniqueList[str] = Field(["miniworld_a/test", "miniworld_b/test"], min_length=1)
+    base_prompts: UniqueList[str] = ["general"]
     best_of_n: BestOfNParams = BestOfNParams()
     seed: int = 0
 

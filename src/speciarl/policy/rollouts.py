@@ -7,6 +7,12 @@ their seeds (derived from the batch's first sample id) are the same too. The fin
 written last, atomically, and only then are the parts removed: a predictions file on disk is always
 complete, and parts alone never look like one. A `run.json` in the parts folder records what the
 parts were made with; parts from a different run configuration are discarded, never mixed in.
+
+Splits are checked against their manifests before the model loads. An image that cannot be decoded
+is skipped, named (dataset, split, sample id) and counted, as the prepare stage does: more than
+`max_corrupt_fraction` of a split's images to run stops the run with a ValueError naming the split
+and the first bad sample, keeping the finished parts. Skipping happens before batches are formed,
+so a resumed run forms the same batches as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import io
 import json
 import os
 import shutil
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
@@ -26,7 +33,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 from tqdm import tqdm
 
-from speciarl.data.prepared import iter_split, read_manifest, read_split
+from speciarl.data.prepared import check_split, iter_split, read_manifest, read_split
 from speciarl.labels import extract_answer
 from speciarl.policy.generation import Backend, SamplingConfig, make_backend
 from speciarl.policy.params import HarvestParams, PolicyParams, PredictParams
@@ -51,6 +58,40 @@ class GenerationJob:
 
 def decode_image(data: bytes) -> Image.Image:
     return Image.open(io.BytesIO(data)).convert("RGB")
+
+
+class CorruptImages:
+    """Images of a job that cannot be decoded, per split; past `max_fraction` of a split: ValueError."""
+
+    def __init__(self, sizes: dict[tuple[str, str], int], max_fraction: float):
+        self.sizes, self.max_fraction = sizes, max_fraction
+        self.skipped: dict[tuple[str, str], list[tuple[str, str]]] = {key: [] for key in sizes}
+
+    def decode(self, row: dict) -> Image.Image | None:
+        """The row's image as RGB, or None (reported and counted) when it cannot be decoded."""
+        try:
+            return decode_image(row["image"])
+        except Image.UnidentifiedImageError:
+            reason = "not an image format that can be read"
+        except (OSError, SyntaxError, ValueError, TypeError, EOFError, Image.DecompressionBombError) as exc:
+            reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+        key = (row["dataset"], row["split"])
+        skipped = self.skipped[key]
+        skipped.append((row["sample_id"], reason))
+        total = self.sizes[key]
+        if len(skipped) > self.max_fraction * total:
+            first_id, first_reason = skipped[0]
+            raise ValueError(
+                f"{key[0]}/{key[1]}: {len(skipped)} of {total} images cannot be decoded, more than "
+                f"data.max_corrupt_fraction ({self.max_fraction}) allows; first: sample {first_id} ({first_reason})"
+            )
+        tqdm.write(f"{key[0]}/{key[1]}: sample {row['sample_id']}: corrupt image skipped ({reason})", file=sys.stderr)
+        return None
+
+    def summary(self) -> str | None:
+        """'dataset/split: n of total images skipped as corrupt' per split with any, or None."""
+        parts = [f"{d}/{s}: {len(ids)} of {self.sizes[(d, s)]}" for (d, s), ids in self.skipped.items() if ids]
+        return f"corrupt images skipped: {', '.join(parts)}" if parts else None
 
 
 def batch_seed(seed: int, first_sample_id: str) -> int:
@@ -103,10 +144,10 @@ def choose_sample_ids(prepared_dir: str | Path, dataset: str, split: str, count:
 
 
 def split_sizes(prepared_dir: str | Path, job: GenerationJob) -> dict[tuple[str, str], int]:
-    """Samples to run per split; ValueError naming an empty one."""
+    """Samples to run per split, each split checked against its manifest; ValueError naming an empty one."""
     sizes = {}
     for dataset, split in job.splits:
-        total = read_manifest(prepared_dir, dataset, split)["num_samples"]
+        total = check_split(prepared_dir, dataset, split)["num_samples"]
         if total == 0:
             raise ValueError(f"prepared split {dataset}/{split} in {prepared_dir} is empty")
         sizes[(dataset, split)] = total if job.only is None else len(job.only[(dataset, split)])
@@ -164,16 +205,22 @@ class PartStore:
 
 
 def pending_batches(
-    prepared_dir: str | Path, job: GenerationJob, batch_size: int, finished: set[str]
+    prepared_dir: str | Path, job: GenerationJob, batch_size: int, finished: set[str], corrupt: CorruptImages
 ) -> Iterator[list[dict]]:
-    """Batches of unfinished samples, split by split in stored order; batches never span two splits."""
+    """Batches of unfinished samples, split by split in stored order; batches never span two splits.
+
+    Each row's `image` is decoded (RGB); rows whose image cannot be decoded go to `corrupt` instead.
+    """
     for dataset, split in job.splits:
         only = None if job.only is None else job.only[(dataset, split)]
         batch: list[dict] = []
         for rows in iter_split(prepared_dir, dataset, split, batch_size=max(batch_size, 256)):
             for row in rows:
                 if (only is None or row["sample_id"] in only) and row["sample_id"] not in finished:
-                    batch.append(row)
+                    image = corrupt.decode(row)
+                    if image is None:
+                        continue
+                    batch.append({**row, "image": image})
                     if len(batch) == batch_size:
                         yield batch
                         batch = []
@@ -190,10 +237,15 @@ def run_job(
     batch_size: int,
     fingerprint: dict,
     progress: bool = True,
+    max_corrupt_fraction: float = 0.0,
 ) -> pa.Table:
-    """Generate every pending batch, then write `out_file` atomically and drop the parts. Returns the table."""
+    """Generate every pending batch, then write `out_file` atomically and drop the parts. Returns the table.
+
+    `max_corrupt_fraction`: share of a split's images that may be skipped as undecodable (0: none).
+    """
     out_file, parts_dir = Path(out_file), Path(parts_dir)
     sizes = split_sizes(prepared_dir, job)
+    corrupt = CorruptImages(sizes, max_corrupt_fraction)
     if out_file.exists():
         out_file.unlink()  # a finished run being redone: nothing may look complete until it is
     inputs = {f"{d}/{s}": read_manifest(prepared_dir, d, s).get("content_hash") for d, s in job.splits}
@@ -207,13 +259,13 @@ def run_job(
         disable=not progress, dynamic_ncols=True,
     )
     with bar:
-        for batch in pending_batches(prepared_dir, job, batch_size, finished):
+        for batch in pending_batches(prepared_dir, job, batch_size, finished, corrupt):
             seed = batch_seed(job.sampling.seed, batch[0]["sample_id"])
-            completions = backend.generate(
-                [decode_image(row["image"]) for row in batch], job.prompt_text, job.sampling.with_seed(seed)
-            )
+            completions = backend.generate([row["image"] for row in batch], job.prompt_text, job.sampling.with_seed(seed))
             store.write(completion_rows(batch, completions, job, seed))
             bar.update(len(batch))
+    if corrupt.summary():
+        tqdm.write(f"{job.policy_id}/{job.prompt_name}: {corrupt.summary()}", file=sys.stderr)
     table = store.table()
     out_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_file.with_name(f".{out_file.name}.tmp-{os.getpid()}")
@@ -260,10 +312,12 @@ def harvest(
     prepared_dir: str | Path,
     progress: bool = True,
     backend: Backend | None = None,
+    max_corrupt_fraction: float = 0.0,
 ) -> pa.Table:
     """Best-of-N rollouts of the base policy on a seeded subset of one split -> `params.out`.
 
-    `backend`: an already loaded backend of `policy` (default: loaded here)."""
+    `backend`: an already loaded backend of `policy` (default: loaded here). `max_corrupt_fraction`:
+    share of the images that may be skipped as undecodable (params data.max_corrupt_fraction)."""
     job = GenerationJob(
         policy_id="base",
         prompt_name=params.prompt,
@@ -280,7 +334,8 @@ def harvest(
         },
     )
     out = Path(params.out)
-    return _run(policy, None, job, prepared_dir, out, out.with_name(f"{out.name}.parts"), progress, backend)
+    parts = out.with_name(f"{out.name}.parts")
+    return _run(policy, None, job, prepared_dir, out, parts, progress, backend, max_corrupt_fraction)
 
 
 def predict(
@@ -293,10 +348,12 @@ def predict(
     best_of_n: bool = False,
     progress: bool = True,
     backend: Backend | None = None,
+    max_corrupt_fraction: float = 0.0,
 ) -> Path:
     """Greedy predictions with `prompt_name` (or best-of-N samples) on every split in `params.splits`.
 
     Output: <out_dir>/<policy_id>-<prompt_name or best_of_n>/predictions.parquet. Returns the folder.
+    `max_corrupt_fraction`: share of a split's images that may be skipped as undecodable.
     """
     if best_of_n == (prompt_name is not None):
         raise ValueError("predict: give either a prompt name or best_of_n, not both or neither")
@@ -318,13 +375,17 @@ def predict(
         splits=tuple(tuple(entry.split("/", 1)) for entry in params.splits),
     )
     out_dir = Path(params.out_dir) / folder
-    _run(policy, adapter, job, prepared_dir, out_dir / PREDICTIONS_FILE, out_dir / "parts", progress, backend)
+    parts = out_dir / "parts"
+    _run(policy, adapter, job, prepared_dir, out_dir / PREDICTIONS_FILE, parts, progress, backend, max_corrupt_fraction)
     return out_dir
 
 
-def _run(policy, adapter, job, prepared_dir, out_file: Path, parts_dir: Path, progress: bool, backend) -> pa.Table:
-    split_sizes(prepared_dir, job)  # missing or empty splits fail before the model loads
+def _run(
+    policy, adapter, job, prepared_dir, out_file: Path, parts_dir: Path, progress: bool, backend, max_corrupt_fraction
+) -> pa.Table:
+    split_sizes(prepared_dir, job)  # missing, empty or damaged splits fail before the model loads
     backend = backend or make_backend(policy, adapter)
     return run_job(
-        backend, job, prepared_dir, out_file, parts_dir, policy.batch_size, policy_fingerprint(policy, adapter), progress
+        backend, job, prepared_dir, out_file, parts_dir, policy.batch_size, policy_fingerprint(policy, adapter),
+        progress, max_corrupt_fraction,
     )

@@ -5,6 +5,9 @@ windowed vision tower with 2x2 patch merging), shrunk to about 1.2M parameters, 
 tokenizer trained locally with Qwen2's pre-tokenizer and special tokens and a Qwen-style chat
 template. The saved folder is a plain transformers checkpoint (config.json, model.safetensors,
 tokenizer, processor_config.json), so `load_policy` treats it and the real model the same way.
+The folder also carries the stock processor's files (preprocessor_config.json, and
+`processor_class: Qwen2_5_VLProcessor`), so that engines which build the stock processor
+themselves, vLLM among them, can serve it.
 """
 
 from __future__ import annotations
@@ -174,8 +177,32 @@ def save_policy(model, processor, out_dir: str | Path) -> None:
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         processor.save_pretrained(tmp)
+        write_stock_processor_files(tmp, processor)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+STOCK_PROCESSOR_CLASS = "Qwen2_5_VLProcessor"
+STOCK_IMAGE_PROCESSOR_TYPE = "Qwen2VLImageProcessor"
+
+
+def write_stock_processor_files(folder: Path, processor) -> None:
+    """Make a saved policy folder loadable as the stock Qwen2.5-VL processor, as the 7B's folder is.
+
+    Our processor saves itself as `ImageOnlyQwenVLProcessor`, a class only this package knows;
+    vLLM (and AutoProcessor where torchvision works) build the processor from the folder's files.
+    `load_processor` still rebuilds the image-only processor where torchvision is missing.
+    """
+    image_config = {
+        **processor.image_processor.to_dict(),
+        "image_processor_type": STOCK_IMAGE_PROCESSOR_TYPE,
+        "processor_class": STOCK_PROCESSOR_CLASS,
+    }
+    (folder / "preprocessor_config.json").write_text(json.dumps(image_config, indent=2, sort_keys=True) + "\n")
+    for name in ("processor_config.json", "tokenizer_config.json"):
+        config = json.loads((folder / name).read_text())
+        config["processor_class"] = STOCK_PROCESSOR_CLASS
+        (folder / name).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")

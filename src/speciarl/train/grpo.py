@@ -6,7 +6,15 @@ Layout of a run folder (train.out_dir/<run>):
     curves.csv           one row per optimizer step (DVC plots)
     tb/                  TensorBoard logs
     checkpoints/         Trainer checkpoints while the run is unfinished: a rerun after a crash
-                         resumes from the last one exactly (optimizer, scheduler, RNG, data position)
+                         resumes from the last complete one exactly (optimizer, scheduler, RNG, data
+                         position), if the run's fingerprint is unchanged
+
+A checkpoint is complete once its marker file is written, last, after every process saved its part
+and every file was flushed; a save cut off by a kill leaves a folder without it, which the rerun
+removes before resuming from the newest complete one. The run fingerprint covers everything the
+result depends on: the run's and the policy's params, the base model's files (weights, config,
+processor), the prepared split's content, the judge id, the prompt text, the seed and the library
+versions. Checkpoints under another fingerprint are removed and the run starts afresh.
 
 Multi-GPU: launch stages/train.py with `accelerate launch --config_file configs/accelerate/ddp.yaml`
 (or zero3.yaml); every process runs this same code.
@@ -24,6 +32,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import peft
 import torch
 import transformers
 import trl
@@ -31,18 +40,20 @@ from accelerate import PartialState
 from peft import LoraConfig
 from transformers import TrainerCallback, set_seed
 from transformers.integrations import TensorBoardCallback
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 from trl import GRPOConfig, GRPOTrainer
 from trl.trainer.utils import RepeatSampler
 
 import speciarl
 from speciarl.policy.generation import set_image_size
-from speciarl.policy.loading import load_policy, load_processor
+from speciarl.policy.loading import load_policy, load_processor, model_content_hash
 from speciarl.policy.params import PolicyParams
 from speciarl.policy.processor import vision_token_ids
+from speciarl.policy.prompts import get_prompt
 from speciarl.train.data import build_train_dataset, split_fingerprint
 from speciarl.train.params import LoraParams, RunParams
 from speciarl.train.reward_func import VERDICT_NAMES, Judge, JudgeOutageError, make_reward_func
+from speciarl.train.vllm_generation import vllm_generation_class
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +63,7 @@ CURVES_FILE = "curves.csv"
 METRICS_FILE = "train_metrics.json"
 TENSORBOARD_DIR = "tb"
 FINGERPRINT_FILE = "run_fingerprint.json"
+CHECKPOINT_COMPLETE = "speciarl_checkpoint_complete"
 
 # curves.csv column -> key in the Trainer's log history
 CURVE_COLUMNS: dict[str, str] = {
@@ -85,7 +97,16 @@ class _EpochSeededRepeatSampler(RepeatSampler):
 
 
 class SpeciaRLGRPOTrainer(GRPOTrainer):
-    """GRPOTrainer whose data order survives a resume in any epoch (the Trainer calls set_epoch)."""
+    """GRPOTrainer whose data order survives a resume in any epoch (the Trainer calls set_epoch).
+
+    With `use_vllm`, generation goes through SpeciaRLVLLMGeneration (speciarl.train.vllm_generation:
+    TRL's class with the fixes a vision-language policy needs); `vllm_engine_options` are extra
+    `vllm.LLM` arguments for the colocated engine.
+    """
+
+    def __init__(self, *args, vllm_engine_options: dict | None = None, **kwargs):
+        with vllm_generation_class(vllm_engine_options or {}):
+            super().__init__(*args, **kwargs)
 
     def _get_train_sampler(self, dataset=None):
         return _EpochSeededRepeatSampler(
@@ -193,6 +214,15 @@ def grpo_config(run: RunParams, policy: PolicyParams, seed: int, output_dir: Pat
     )
 
 
+def vllm_engine_options(policy: PolicyParams) -> dict:
+    """Engine settings of params.yaml that TRL does not pass to the colocated vLLM engine itself."""
+    return {
+        "dtype": policy.dtype,
+        "enforce_eager": policy.vllm.enforce_eager,
+        "limit_mm_per_prompt": {"image": 1, "video": 0},
+    }
+
+
 def check_whole_groups(config: GRPOConfig) -> None:
     """Every process scores whole groups: its share of a generation round is a multiple of num_generations."""
     local = config.generation_batch_size // config.world_size
@@ -204,31 +234,83 @@ def check_whole_groups(config: GRPOConfig) -> None:
         )
 
 
-def run_fingerprint(run: RunParams, policy: PolicyParams, seed: int, data_hash: str) -> str:
+def run_fingerprint(run: RunParams, policy: PolicyParams, seed: int, data_hash: str, judge_id: str) -> str:
+    """Hash of everything the run's result depends on (module docstring); reads the base model's files."""
     payload = {
         "run": run.model_dump(),
         "policy": policy.model_dump(),
+        "base_model": model_content_hash(policy.model),
+        "prompt": get_prompt(run.prompt),
+        "judge": judge_id,
         "seed": seed,
         "data": data_hash,
-        "versions": [speciarl.__version__, trl.__version__, transformers.__version__],
+        "versions": [
+            speciarl.__version__, trl.__version__, transformers.__version__, torch.__version__, peft.__version__
+        ],
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
 def prepare_checkpoints(checkpoints: Path, fingerprint: str) -> str | None:
-    """The checkpoint to resume from, if one was written by this very configuration; stale ones are removed."""
+    """The newest complete checkpoint to resume from, if this very configuration wrote it.
+
+    Checkpoints of another fingerprint are removed, and so are torn ones (no completion marker).
+    """
     state = PartialState()
     marker = checkpoints / FINGERPRINT_FILE
     if state.is_main_process:
-        if checkpoints.exists():
-            stored = json.loads(marker.read_text()).get("fingerprint") if marker.exists() else None
-            if stored != fingerprint:
-                logger.warning("checkpoints in %s come from other params or data: starting afresh", checkpoints)
-                shutil.rmtree(checkpoints)
+        if checkpoints.exists() and _stored_fingerprint(marker) != fingerprint:
+            logger.warning(
+                "checkpoints in %s come from other params, data, base model or judge: starting afresh", checkpoints
+            )
+            shutil.rmtree(checkpoints)
         checkpoints.mkdir(parents=True, exist_ok=True)
-        marker.write_text(json.dumps({"fingerprint": fingerprint}))
+        for folder in sorted(checkpoints.glob(f"{PREFIX_CHECKPOINT_DIR}-*")):
+            if folder.is_dir() and not (folder / CHECKPOINT_COMPLETE).is_file():
+                logger.warning("removing %s: its save was cut off before it completed", folder)
+                shutil.rmtree(folder)
+        _write_json(marker, {"fingerprint": fingerprint})
     state.wait_for_everyone()
     return get_last_checkpoint(str(checkpoints))
+
+
+def _stored_fingerprint(marker: Path) -> str | None:
+    """The fingerprint recorded with the checkpoints; None when absent or unreadable (a torn write)."""
+    try:
+        stored = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return None
+    return stored.get("fingerprint") if isinstance(stored, dict) else None
+
+
+def mark_complete(checkpoint: Path) -> None:
+    """Flush a saved checkpoint to disk, then write its completion marker; every process calls it."""
+    state = PartialState()
+    state.wait_for_everyone()  # each process has written its part (RNG state, sharded weights)
+    if state.is_main_process:
+        for path in sorted(checkpoint.rglob("*")):
+            if path.is_file():
+                _fsync(path)
+        marker = checkpoint / CHECKPOINT_COMPLETE
+        marker.write_text(f"{checkpoint.name}\n")
+        _fsync(marker)
+        _fsync(checkpoint)
+    state.wait_for_everyone()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class CheckpointCompleteCallback(TrainerCallback):
+    """Marks each periodic checkpoint complete: the Trainer calls on_save once the whole save is done."""
+
+    def on_save(self, args, state, control, **kwargs):
+        mark_complete(Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
 
 
 def train_run(
@@ -249,7 +331,6 @@ def train_run(
     run_dir = Path(out_dir) / run_name
     checkpoints = run_dir / CHECKPOINTS_DIR
     data_hash = split_fingerprint(prepared_dir, run)
-    resume = prepare_checkpoints(checkpoints, run_fingerprint(run, policy, seed, data_hash))
     dataset = build_train_dataset(prepared_dir, run)
 
     if use_cpu(policy) and policy.cpu_threads is not None:
@@ -260,6 +341,9 @@ def train_run(
     check_whole_groups(config)
     model, processor = load_policy(policy.model, dtype=policy.dtype, trust_remote_code=policy.trust_remote_code)
     set_image_size(processor, policy.min_pixels, policy.max_pixels)
+    # After loading: a hub model's files are then all in the local cache, where its content is hashed.
+    fingerprint = run_fingerprint(run, policy, seed, data_hash, judge.judge_id(run.dataset))
+    resume = prepare_checkpoints(checkpoints, fingerprint)
     reward_func = make_reward_func(
         run.reward,
         judge,
@@ -276,7 +360,9 @@ def train_run(
         train_dataset=dataset,
         processing_class=processor,
         peft_config=lora_config(run.lora),
+        vllm_engine_options=vllm_engine_options(policy),
         callbacks=[
+            CheckpointCompleteCallback(),  # first: a checkpoint is marked before any other callback runs
             CurvesCallback(run_dir / CURVES_FILE),
             tensorboard_callback(run_dir / TENSORBOARD_DIR),
             *(callbacks or []),
@@ -301,10 +387,11 @@ def train_run(
 
 
 def save_checkpoint_now(trainer: GRPOTrainer) -> Path:
-    """A checkpoint of the last finished step (kept as is when the periodic save already wrote it)."""
-    path = Path(trainer.args.output_dir) / f"checkpoint-{trainer.state.global_step}"
-    if not path.exists():
+    """A complete checkpoint of the last finished step (kept as is when the periodic save already wrote it)."""
+    path = Path(trainer.args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{trainer.state.global_step}"
+    if not (path / CHECKPOINT_COMPLETE).is_file():
         trainer._save_checkpoint(trainer.model, trial=None)
+        mark_complete(path)
     return path
 
 

@@ -12,11 +12,12 @@ that divided by num_generations prompts.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from speciarl.config import Section
+from speciarl.config import NonEmptyStr, Section
 from speciarl.rewards import REWARDS
 
 # peft matches a string target_modules as a regex against the full module name. Qwen2.5-VL puts the
@@ -42,8 +43,8 @@ class RunParams(Section):
     max_none_fraction: float = Field(0.1, ge=0.0, le=1.0)
 
     # data: a prepared dataset split, optionally a random subset of it, and the policy prompt
-    dataset: str = "miniworld_a"
-    split: str = "train"
+    dataset: NonEmptyStr = "miniworld_a"
+    split: NonEmptyStr = "train"
     subset_size: int | None = Field(None, ge=1)
     subset_seed: int = 42
     prompt: str = "general"
@@ -77,7 +78,7 @@ class RunParams(Section):
 
     # generation on GPU when policy.backend is vllm (TRL's vLLM integration)
     vllm_mode: Literal["colocate", "server"] = "colocate"
-    vllm_server_base_url: str | None = None
+    vllm_server_base_url: NonEmptyStr | None = None
     vllm_gpu_memory_utilization: float = Field(0.3, gt=0.0, le=1.0)
 
     @field_validator("reward")
@@ -118,7 +119,21 @@ class RunParams(Section):
         return self
 
 
+# A run name is a folder name under out_dir and a DVC stage key: no path separators, no leading dot.
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
 class TrainParams(Section):
-    out_dir: str = "data/runs"
-    runs: dict[str, RunParams] = {"speciarl": RunParams(reward="speciarl"), "binary": RunParams(reward="binary")}
+    out_dir: NonEmptyStr = "data/runs"
+    runs: dict[str, RunParams] = Field(
+        {"speciarl": RunParams(reward="speciarl"), "binary": RunParams(reward="binary")}, min_length=1
+    )
     seed: int = 0
+
+    @field_validator("runs")
+    @classmethod
+    def _runs_are_folder_names(cls, runs: dict[str, RunParams]) -> dict[str, RunParams]:
+        for name in runs:
+            if not RUN_NAME.fullmatch(name):
+                raise ValueError(f"run name {name!r} must be a folder name (letters, digits, '_', '.', '-')")
+        return runs

@@ -41,6 +41,10 @@ VERDICT_NAMES = [category.value for category in Category] + [FORMAT_ERROR, "none
 class Judge(Protocol):
     def judge(self, pairs: list[Pair]) -> list[Category | None]: ...
 
+    def judge_id(self, dataset: str) -> str:
+        """Identity of the judging of `dataset`'s pairs (a different id may give different verdicts)."""
+        ...
+
 
 class JudgeOutageError(RuntimeError):
     """The judge left more of a step's answers without a verdict than allowed."""

@@ -1,10 +1,13 @@
 """CUB-200-2011: official archive layout, official train/test split, AviList taxonomy.
 
 Layout (CUB_200_2011.tgz): CUB_200_2011/{images.txt, image_class_labels.txt, train_test_split.txt,
-classes.txt, images/<class folder>/<file>.jpg}. Labels: "001.Black_footed_Albatross" ->
-"Black-footed Albatross". Taxonomy: bird > order > family > genus > species, from the AviList
-2025 table that the `birdnames` package ships, with the AviList common and scientific names as
-synonyms of each class.
+classes.txt, images/<class folder>/<file>.jpg}. Files outside CUB_200_2011/ in the archive
+(attributes.txt) are not read. Labels (display names) are AviList's English names of CUB's
+species ("022.Chuck_will_Widow" -> "Chuck-will's-widow", "110.Geococcyx" -> "Greater Roadrunner");
+CUB's own name, spelled out from the folder ("Chuck-will Widow"), stays a synonym, next to the
+scientific name. A class AviList does not name (the Myrtle Warbler, a subspecies group) keeps
+CUB's name. Taxonomy: bird > order > family > genus > species, from the AviList 2025 table that
+the `birdnames` package ships; a class AviList lacks sits directly under "bird" (with a warning).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import csv
 import functools
 import importlib.util
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from speciarl.data.archive import Layout
@@ -57,7 +61,7 @@ AVILIST_NAMES = {
 
 
 def clean_name(folder: str) -> str:
-    """"001.Black_footed_Albatross" -> "Black-footed Albatross".
+    """"001.Black_footed_Albatross" -> "Black-footed Albatross": CUB's name, spelled out from its folder.
 
     CUB writes hyphens as "_" followed by a lowercase word, and spaces as "_" before a capital.
     """
@@ -98,13 +102,22 @@ def avilist() -> tuple[dict[str, dict], dict[str, list[dict]]]:
     return by_scientific, by_common
 
 
-def avilist_path(label: str) -> tuple[list[tuple[str, str]], dict[str, list[str]]] | None:
-    """The taxonomy path of a CUB class and synonyms by node id, or None if AviList has no match."""
+@dataclass(frozen=True)
+class AviListMatch:
+    """Where a CUB class sits in AviList: its display name, taxonomy path and synonyms by node id."""
+
+    display: str
+    path: list[tuple[str, str]]
+    synonyms: dict[str, list[str]]
+
+
+def avilist_path(cub_name: str) -> AviListMatch | None:
+    """The AviList match of a CUB class (by CUB's spelled-out name), or None if AviList has none."""
     by_scientific, by_common = avilist()
-    if label in AVILIST_NAMES:
-        row = by_scientific.get(AVILIST_NAMES[label])
+    if cub_name in AVILIST_NAMES:
+        row = by_scientific.get(AVILIST_NAMES[cub_name])
     else:
-        rows = by_common.get(_match_key(label), [])
+        rows = by_common.get(_match_key(cub_name), [])
         row = rows[0] if len(rows) == 1 else None
     if row is None:
         return None
@@ -116,24 +129,29 @@ def avilist_path(label: str) -> tuple[list[tuple[str, str]], dict[str, list[str]
     ]
     ids = "/".join(name for _, name in upper)
     synonyms: dict[str, list[str]] = {}
+    # AviList names species only; a subspecies group keeps CUB's name
+    display = row["avilist_common_name"] or cub_name
     if row["avilist_taxon_rank"] == "subspecies":
         species = by_scientific[" ".join(row["scientific_name"].split()[:2])]
         species_name = species["avilist_common_name"] or species["scientific_name"]
-        path = upper + [("species", species_name), ("subspecies", label)]
+        path = upper + [("species", species_name), ("subspecies", display)]
         synonyms[f"{ids}/{species_name}"] = [species["scientific_name"]]
-        leaf = f"{ids}/{species_name}/{label}"
+        leaf = f"{ids}/{species_name}/{display}"
     else:
-        path = upper + [("species", label)]
-        leaf = f"{ids}/{label}"
-    synonyms[leaf] = [row["avilist_common_name"], row["scientific_name"]]
-    return path, synonyms
+        path = upper + [("species", display)]
+        leaf = f"{ids}/{display}"
+    # CUB names two classes by their genus ("Sayornis", "Geococcyx"): that name stays the genus's,
+    # so an answer naming the genus reads as less specific, not as the species
+    synonyms[leaf] = [name for name in (cub_name, row["scientific_name"]) if name != row["genus"]]
+    return AviListMatch(display, path, synonyms)
 
 
 def load(params: CubParams, ctx: LoadContext) -> LoadedDataset:
     layout = Layout(NAME, params.source, ctx.cache_dir)
     files = layout.require(FILES)
     class_rows = read_rows(files["classes.txt"], 2, "'<class id> <class folder>'")
-    classes = {class_id: clean_name(folder) for class_id, folder in class_rows}
+    matches = {class_id: (clean_name(folder), avilist_path(clean_name(folder))) for class_id, folder in class_rows}
+    classes = {class_id: match.display if match else cub_name for class_id, (cub_name, match) in matches.items()}
     paths = dict(read_rows(files["images.txt"], 2, "'<image id> <relative path>'"))
     labels = dict(read_rows(files["image_class_labels.txt"], 2, "'<image id> <class id>'"))
     is_train = dict(read_rows(files["train_test_split.txt"], 2, "'<image id> <is_training_image>'"))
@@ -149,14 +167,13 @@ def load(params: CubParams, ctx: LoadContext) -> LoadedDataset:
         splits[split].append(Record(key=f"images/{rel}", label=label, image=images_dir / rel))
 
     class_paths, synonyms, unmatched = {}, {ROOT: ["Aves"]}, []
-    for label in classes.values():
-        found = avilist_path(label)
-        if found is None:
-            unmatched.append(label)
-            class_paths[label] = [("generic", ROOT), ("species", label)]
+    for cub_name, match in matches.values():
+        if match is None:
+            unmatched.append(cub_name)
+            class_paths[cub_name] = [("generic", ROOT), ("species", cub_name)]
         else:
-            class_paths[label], extra = found
-            synonyms.update(extra)
+            class_paths[match.display] = match.path
+            synonyms.update(match.synonyms)
     warnings = []
     if unmatched:
         warnings.append(f"cub: {len(unmatched)} classes not found in AviList, placed under '{ROOT}': {', '.join(unmatched)}")

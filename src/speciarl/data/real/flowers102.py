@@ -4,8 +4,11 @@ The official download is three files: 102flowers.tgz (holding jpg/image_00001.jp
 imagelabels.mat (`labels`, 1-based class per image) and setid.mat (`trnid`, `valid`, `tstid`,
 1-based image numbers). Class names come from the published list of 102 names shipped with this
 package. A split file (e.g. CoOp's split_zhou_OxfordFlowers.json) may replace setid.mat.
-Taxonomy: flower > WordNet hypernyms (noun.plant) > class, where WordNet has the class itself
-(flower names are not compositional: a "siam tulip" is no tulip, so no head-noun fallback).
+Taxonomy: flower > family > genus > class from the curated table flowers102_groups.txt for the 76
+classes WordNet 3.0 lacks, confuses with another plant, or only files under growth forms ("herb",
+"shrub"); flower > WordNet hypernyms (noun.plant) > class for the other 26, matched by their own
+name only (flower names are not compositional: a "siam tulip" is no tulip, so no head-noun
+fallback). Without WordNet those 26 sit directly under "flower", with a warning.
 """
 
 from __future__ import annotations
@@ -26,10 +29,8 @@ ROOT_SYNONYMS = ["plant", "flowering plant"]
 ANCHORS = ("plant.n.02", "vascular_plant.n.01", "spermatophyte.n.01", "angiosperm.n.01", "flower.n.01")
 # classes whose most frequent WordNet sense is another plant than the one the dataset shows
 SENSES = {
-    "bird of paradise": "bird_of_paradise.n.02",  # Strelitzia, not the Caesalpinia shrub
     "black-eyed susan": "black-eyed_susan.n.03",  # Rudbeckia, not the Thunbergia vine
     "canterbury bells": "canterbury_bell.n.02",  # Campanula medium
-    "magnolia": "magnolia.n.02",  # the tree, not its dried bark
 }
 
 

@@ -2,8 +2,11 @@
 
 Layout (food-101.tar.gz): food-101/{images/<class>/<id>.jpg, meta/classes.txt, meta/train.txt,
 meta/test.txt}; split files list "<class>/<id>" without the extension. Labels: "apple_pie" ->
-"apple pie". Taxonomy: food > WordNet hypernyms (noun.food) > class, where WordNet is available;
-a dish missing from WordNet goes under its head noun's sense ("chicken curry" under "curry").
+"apple pie". Taxonomy: food > dish types or cuisines > class from the curated table
+food101_groups.txt for the 44 dishes WordNet 3.0 lacks, files only under "dish" (a name of the
+root) or under a misleading head noun; food > WordNet hypernyms (noun.food) > class for the other
+57, a dish missing from WordNet going under its head noun's sense ("chicken curry" under "curry").
+Without WordNet those 57 sit directly under "food", with a warning.
 """
 
 from __future__ import annotations
