@@ -17,7 +17,8 @@ def test_commands_bind_loopback_and_keep_the_key_off_the_command_line():
                          extra_args=["--tensor-parallel-size", "2"])
     if VLLM_INSTALLED:
         assert vllm._command() == [sys.executable, "-m", "vllm.entrypoints.cli.main", "serve", "org/judge", "--host",
-                                   "127.0.0.1", "--port", "8123", "--revision", "abc123", "--tensor-parallel-size", "2"]
+                                   "127.0.0.1", "--port", "8123", "--middleware", "speciarl.judge.server.require_api_key",
+                                   "--revision", "abc123", "--tensor-parallel-size", "2"]
     served = ManagedServer("transformers", "/models/judge", revision="v2", port=8124, api_key="secret")
     assert served._command() == [sys.executable, "-m", "speciarl.judge.server", "/models/judge@v2", "--host",
                                  "127.0.0.1", "--port", "8124"]

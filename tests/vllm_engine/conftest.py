@@ -10,6 +10,7 @@ something (an untrained model's near-tied logits would make it a coin toss).
 from __future__ import annotations
 
 import copy
+import importlib.util
 import os
 import subprocess
 import sys
@@ -19,6 +20,12 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+# Every test module here: `pytestmark = VLLM_TESTS`.
+VLLM_TESTS = [
+    pytest.mark.vllm,
+    pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
+                       reason="vLLM is not installed (scripts/setup_vllm_cpu.sh builds .venv-vllm)"),
+]
 DATASET = "miniworld_a"
 IMAGE_SIZE = 56
 TRAIN_IMAGES, TEST_IMAGES = 16, 40
@@ -113,11 +120,21 @@ def write_params(tmp_path, prepared_dir, warm_policy):
     return write
 
 
+# TRL's colocated engine in this test process sets these (and holds the rendezvous port); a stage
+# started from here must not inherit them, or it joins that process group instead of starting alone.
+DISTRIBUTED_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+def stage_env() -> dict[str, str]:
+    """This process's environment as a user's shell would have it: no torch.distributed settings."""
+    return {key: value for key, value in os.environ.items() if key not in DISTRIBUTED_ENV}
+
+
 def run_stage(stage: str, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
     """`python stages/<stage>.py ARGS` in this interpreter's environment; fails the test on a non-zero exit."""
     result = subprocess.run(
         [sys.executable, str(ROOT / "stages" / f"{stage}.py"), *args], cwd=ROOT, capture_output=True, text=True,
-        timeout=timeout,
+        timeout=timeout, env=stage_env(),
     )
     assert result.returncode == 0, f"{stage} exited {result.returncode}:\n{result.stderr[-4000:]}"
     return result

@@ -7,7 +7,6 @@ weights for oneDNN: the path on which TRL's own weight sync crashes.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
@@ -19,14 +18,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import DATASET, ROOT, TINY_RUN, run_stage
+from conftest import DATASET, ROOT, TINY_RUN, VLLM_TESTS, run_stage, stage_env
 from PIL import Image
 
-pytestmark = [
-    pytest.mark.vllm,
-    pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
-                       reason="vLLM is not installed (scripts/setup_vllm_cpu.sh builds .venv-vllm)"),
-]
+pytestmark = VLLM_TESTS
 STEPS = 3
 
 
@@ -87,25 +82,30 @@ def vllm_greedy(trainer, images: list[Image.Image]) -> list[str]:
     return [output.outputs[0].text.removesuffix(processor.tokenizer.eos_token) for output in outputs]
 
 
+def transformers_greedy(trainer, images: list[Image.Image]) -> list[str]:
+    """Greedy answers of the trained model itself (LoRA merged), through the transformers backend."""
+    from speciarl.policy.generation import SamplingConfig, TransformersBackend
+    from speciarl.policy.prompts import get_prompt
+
+    merged = trainer.model.merge_and_unload()
+    backend = TransformersBackend(merged, trainer.processing_class)
+    return [texts[0] for texts in backend.generate(images, get_prompt("general"), SamplingConfig(max_new_tokens=32))]
+
+
 def test_importance_sampling_ratio_stays_near_one(colocate):
     trainer, _, _ = colocate
     ratios = [entry["sampling/importance_sampling_ratio/mean"] for entry in trainer.state.log_history
               if "sampling/importance_sampling_ratio/mean" in entry]
+    print(f"importance-sampling ratio per step: {ratios}")  # the figure the README reports (pytest -rP)
     assert len(ratios) == STEPS
     assert all(0.9 <= ratio <= 1.1 for ratio in ratios), ratios
 
 
 def test_after_a_weight_sync_vllm_answers_as_the_trained_model(colocate):
-    from speciarl.policy.generation import SamplingConfig, TransformersBackend
-    from speciarl.policy.prompts import get_prompt
-
     trainer, images, before = colocate
     trainer.vllm_generation.sync_weights()
     after = vllm_greedy(trainer, images)
-    merged = trainer.model.merge_and_unload()
-    trained = [texts[0] for texts in TransformersBackend(merged, trainer.processing_class).generate(
-        images, get_prompt("general"), SamplingConfig(max_new_tokens=32))]
-    assert after == trained
+    assert after == transformers_greedy(trainer, images)
     assert sum(a != b for a, b in zip(before, after)) >= len(images) // 4  # training moved the answers
 
 
@@ -126,6 +126,20 @@ def test_vllm_receives_one_expansion_of_the_image(colocate):
     assert stock_ids[0].count(processor.image_token_id) > pads  # TRL's own path expands it twice
 
 
+def test_a_sync_of_changed_embeddings_reaches_the_tied_lm_head(colocate):
+    """LoRA leaves the embeddings as they are; a full fine-tune changes them, and the CPU engine's
+    LM head computes logits from a packed copy of the (tied) embedding that a sync must renew."""
+    import torch
+
+    trainer, images, _ = colocate
+    embedding = trainer.model.get_input_embeddings().weight
+    with torch.no_grad():
+        embedding.mul_(torch.linspace(0.5, 1.5, embedding.shape[0]).unsqueeze(1))
+    trainer.vllm_generation.sync_weights()
+    after = vllm_greedy(trainer, images)
+    assert after == transformers_greedy(trainer, images)
+
+
 def test_a_killed_colocate_run_resumes_and_its_adapter_serves_through_vllm(write_params, tmp_path):
     steps = 12  # a step takes under a second: enough of them left to kill the run mid-way
     run = {**TINY_RUN, "max_steps": steps}
@@ -133,7 +147,8 @@ def test_a_killed_colocate_run_resumes_and_its_adapter_serves_through_vllm(write
     run_dir = Path(yaml.safe_load(params.read_text())["train"]["out_dir"]) / "speciarl"
     command = [sys.executable, str(ROOT / "stages" / "train.py"), "--run", "speciarl", "--params", str(params)]
     with open(tmp_path / "killed.log", "w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                   env=stage_env())
     try:
         deadline = time.monotonic() + 900
         while not (run_dir / "checkpoints" / "checkpoint-2" / "trainer_state.json").exists():

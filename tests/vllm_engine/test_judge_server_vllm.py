@@ -5,7 +5,6 @@ a server killed mid-run, and servers that cannot start."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import socket
@@ -15,7 +14,9 @@ import threading
 import httpx
 import psutil
 import pytest
+from conftest import VLLM_TESTS
 from openai import OpenAI
+from tiny_vllm_judge import REPLY, build_tiny_vllm_judge
 
 from speciarl.judge.cascade import JudgeService, describe_undecided
 from speciarl.judge.llm import LLMJudge
@@ -25,13 +26,7 @@ from speciarl.judge.server import ManagedServer, ServerError
 from speciarl.judge.store import VerdictStore
 from speciarl.labels import Category, normalize
 
-from tiny_vllm_judge import REPLY, build_tiny_vllm_judge
-
-pytestmark = [
-    pytest.mark.vllm,
-    pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
-                       reason="vLLM is not installed (scripts/setup_vllm_cpu.sh builds .venv-vllm)"),
-]
+pytestmark = VLLM_TESTS
 
 # Eager mode skips torch.compile's warm-up; the judge prompt is about 350 tokens of the tiny vocabulary.
 SERVER_ARGS = ["--enforce-eager", "--max-model-len", "512"]
@@ -101,9 +96,16 @@ def test_the_key_is_required_and_the_server_listens_on_loopback_only(managed_llm
     assert base_url == f"http://127.0.0.1:{port}/v1"
     chat = {"model": managed_llm.model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
     right = {"Authorization": f"Bearer {api_key}"}
+    root = f"http://127.0.0.1:{port}"
     for headers, status in (({}, 401), ({"Authorization": "Bearer not-the-key"}, 401), (right, 200)):
         assert httpx.get(f"{base_url}/models", headers=headers, timeout=60).status_code == status
         assert httpx.post(f"{base_url}/chat/completions", json=chat, headers=headers, timeout=60).status_code == status
+        # routes outside /v1, which vLLM's own key check leaves open: /invocations answers chat completions
+        assert httpx.post(f"{root}/invocations", json=chat, headers=headers, timeout=60).status_code == status
+        assert httpx.post(f"{root}/tokenize", json={"model": managed_llm.model, "prompt": "hi"}, headers=headers,
+                          timeout=60).status_code == status
+        assert httpx.get(f"{root}/metrics", headers=headers, timeout=60).status_code == status
+    assert httpx.get(f"{root}/health", timeout=60).status_code == 200  # the readiness probe stays open
     # one listening socket, on 127.0.0.1, and nothing on the machine's other addresses
     listening = {c.laddr.ip for c in psutil.net_connections("inet") if c.status == psutil.CONN_LISTEN and c.laddr.port == port}
     assert listening == {"127.0.0.1"}

@@ -3,17 +3,10 @@ with the transformers backend on the same weights in float32."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import pyarrow.parquet as pq
-import pytest
-from conftest import DATASET, run_stage
+from conftest import DATASET, VLLM_TESTS, run_stage
 
-pytestmark = [
-    pytest.mark.vllm,
-    pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
-                       reason="vLLM is not installed (scripts/setup_vllm_cpu.sh builds .venv-vllm)"),
-]
+pytestmark = VLLM_TESTS
 MIN_AGREEMENT = 0.95
 
 
@@ -29,7 +22,9 @@ def predictions(params_path, policy: str = "base", prompt: str = "general") -> d
 
 def agreement(left: dict[str, str], right: dict[str, str]) -> float:
     assert left.keys() == right.keys() and left
-    return sum(left[key] == right[key] for key in left) / len(left)
+    share = sum(left[key] == right[key] for key in left) / len(left)
+    print(f"agreement: {share:.3f} of {len(left)} images")  # the figure the README reports (pytest -rP)
+    return share
 
 
 def test_predict_with_vllm_agrees_with_transformers(write_params):
@@ -64,12 +59,12 @@ def test_an_engine_that_cannot_start_is_one_line_naming_the_params(write_params,
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from conftest import ROOT, stage_env
 
     params = write_params("bad.yaml", policy={"backend": "vllm", "vllm": {"max_model_len": 100000, "enforce_eager": True}})
     result = subprocess.run(
         [sys.executable, str(ROOT / "stages" / "predict.py"), "--policy", "base", "--prompt", "general",
-         "--params", str(params)], cwd=ROOT, capture_output=True, text=True, timeout=600,
+         "--params", str(params)], cwd=ROOT, capture_output=True, text=True, timeout=600, env=stage_env(),
     )
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]

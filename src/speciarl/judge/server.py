@@ -4,8 +4,9 @@ API key, started on demand, health-checked, and stopped with their whole process
 `transformers serve` has no API-key option and answers anyone who can reach its port (including
 its /load_model and /reset routes). We therefore run it through this module
 (`python -m speciarl.judge.server ARGS...`), which adds a bearer-key check to the app the
-transformers CLI builds and then hands over to that CLI unchanged. vLLM enforces the key itself
-on its /v1 routes; it gets it through VLLM_API_KEY so that the key never appears on a command line.
+transformers CLI builds and then hands over to that CLI unchanged. vLLM checks a key itself only on
+its /v1-style routes, so it gets the same check through --middleware. The key reaches both through
+the environment (SPECIARL_SERVE_API_KEY, and VLLM_API_KEY for vLLM's own check), never a command line.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from typing import Literal
 import httpx
 
 HOST = "127.0.0.1"
-KEY_ENV = "SPECIARL_SERVE_API_KEY"  # how the key reaches the keyed transformers server
+KEY_ENV = "SPECIARL_SERVE_API_KEY"  # how the key reaches the servers' key check (require_api_key)
+KEY_MIDDLEWARE = "speciarl.judge.server.require_api_key"
 _POLL_S = 0.5
 _STOP_GRACE_S = 30.0
 
@@ -94,7 +96,9 @@ class ManagedServer:
             os.close(handle)
             self.log_path = Path(name)
         env = dict(os.environ)
-        env["VLLM_API_KEY" if self.backend == "vllm" else KEY_ENV] = self.api_key
+        env[KEY_ENV] = self.api_key  # read by require_api_key in the server process
+        if self.backend == "vllm":
+            env["VLLM_API_KEY"] = self.api_key  # vLLM's own check of its /v1 routes
         with open(self.log_path, "ab") as log:
             # Own process group: stop() takes down the server's workers too.
             self._process = subprocess.Popen(
@@ -139,7 +143,7 @@ class ManagedServer:
             # judge's own environment.
             revision = ["--revision", self.revision] if self.revision else []
             return [sys.executable, "-m", "vllm.entrypoints.cli.main", "serve", self.model, "--host", HOST,
-                    "--port", str(self.port), *revision, *self.extra_args]
+                    "--port", str(self.port), "--middleware", KEY_MIDDLEWARE, *revision, *self.extra_args]
         return [sys.executable, "-m", "speciarl.judge.server", self.served_model, "--host", HOST, "--port",
                 str(self.port), *self.extra_args]
 
@@ -214,29 +218,35 @@ def _tail(path: Path | None, lines: int = 30) -> str:
 # `python -m speciarl.judge.server MODEL --host ... --port ...`: transformers serve with a key ------
 
 
+async def require_api_key(request, call_next):
+    """HTTP middleware of both managed servers: every route but /health needs the bearer key.
+
+    vLLM checks its own key only on /v1, /v2, /inference and /cohere routes (its /invocations
+    answers chat completions without one), and `transformers serve` checks none, so the key of
+    $SPECIARL_SERVE_API_KEY is required here for all of them. vLLM loads this through --middleware.
+    """
+    from fastapi.responses import JSONResponse
+
+    expected = f"Bearer {os.environ.get(KEY_ENV, '')}".encode()
+    given = request.headers.get("authorization", "").encode()
+    if request.url.path != "/health" and (expected == b"Bearer " or not hmac.compare_digest(given, expected)):
+        return JSONResponse({"error": {"message": "invalid API key", "type": "invalid_request_error"}},
+                            status_code=401)
+    return await call_next(request)
+
+
 def _serve_transformers_with_key(argv: list[str]) -> int:
-    api_key = os.environ.pop(KEY_ENV, None)
-    if not api_key:
+    if not os.environ.get(KEY_ENV):
         print(f"speciarl.judge.server: set {KEY_ENV} to the API key to require", file=sys.stderr)
         return 2
-    from fastapi.responses import JSONResponse
     from transformers.cli import transformers as transformers_cli
     from transformers.cli.serving import server as serving
 
     build_server = serving.build_server
-    expected = f"Bearer {api_key}".encode()
 
     def build_keyed_server(*args, **kwargs):
         app = build_server(*args, **kwargs)
-
-        @app.middleware("http")
-        async def require_key(request, call_next):
-            given = request.headers.get("authorization", "").encode()
-            if request.url.path != "/health" and not hmac.compare_digest(given, expected):
-                return JSONResponse({"error": {"message": "invalid API key", "type": "invalid_request_error"}},
-                                    status_code=401)
-            return await call_next(request)
-
+        app.middleware("http")(require_api_key)
         return app
 
     serving.build_server = build_keyed_server
