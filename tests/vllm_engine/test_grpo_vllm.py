@@ -34,6 +34,7 @@ def colocate(tmp_path_factory, prepared_dir, warm_policy):
     from speciarl.data.prepared import read_split
     from speciarl.judge.cascade import JudgeService
     from speciarl.judge.params import JudgeParams
+    from speciarl.policy.generation import vllm_engine_options
     from speciarl.policy.loading import load_policy, load_processor
     from speciarl.policy.params import PolicyParams
     from speciarl.policy.processor import vision_token_ids
@@ -58,7 +59,7 @@ def colocate(tmp_path_factory, prepared_dir, warm_policy):
             train_dataset=build_train_dataset(prepared_dir, run),
             processing_class=processor,
             peft_config=grpo.lora_config(run.lora),
-            vllm_engine_options=grpo.vllm_engine_options(policy),
+            vllm_engine_options=vllm_engine_options(policy),
         )
         before = vllm_greedy(trainer, images)
         trainer.train()

@@ -231,6 +231,30 @@ def import_vllm():
     return vllm, lora_request
 
 
+def vllm_engine_options(policy: PolicyParams) -> dict:
+    """`vllm.LLM` settings of params.yaml that every engine of the policy takes, ours (harvest,
+    predict) and the one TRL colocates for GRPO: dtype, eager mode, one image per prompt, and the
+    image resize bounds, which must match the processor's so that vLLM sees the images the trainer
+    sees. (TRL passes its own max_num_batched_tokens to the colocated engine, which then wins.)"""
+    options = dict(
+        dtype=policy.dtype,
+        enforce_eager=policy.vllm.enforce_eager,
+        limit_mm_per_prompt={"image": 1, "video": 0},
+        # sampling comes only from the caller's SamplingParams, never from the checkpoint's defaults
+        generation_config="vllm",
+    )
+    if policy.vllm.max_num_batched_tokens is not None:
+        options["max_num_batched_tokens"] = policy.vllm.max_num_batched_tokens
+    pixels = {
+        key: value
+        for key, value in (("min_pixels", policy.min_pixels), ("max_pixels", policy.max_pixels))
+        if value is not None
+    }
+    if pixels:
+        options["mm_processor_kwargs"] = pixels
+    return options
+
+
 class EngineStartError(ValueError):
     """vLLM's engine did not start; the message names the cause and the params keys to look at.
 
@@ -283,25 +307,12 @@ class VllmBackend:
         processor = load_processor(policy.model, trust_remote_code=policy.trust_remote_code)
         engine_options = dict(
             model=policy.model,
-            dtype=policy.dtype,
             trust_remote_code=policy.trust_remote_code,
             gpu_memory_utilization=policy.vllm.gpu_memory_utilization,
             tensor_parallel_size=policy.vllm.tensor_parallel_size,
             max_model_len=policy.vllm.max_model_len,
-            enforce_eager=policy.vllm.enforce_eager,
-            limit_mm_per_prompt={"image": 1, "video": 0},
-            # sampling comes only from our SamplingParams, never from the checkpoint's defaults
-            generation_config="vllm",
+            **vllm_engine_options(policy),
         )
-        if policy.vllm.max_num_batched_tokens is not None:
-            engine_options["max_num_batched_tokens"] = policy.vllm.max_num_batched_tokens
-        pixels = {
-            key: value
-            for key, value in (("min_pixels", policy.min_pixels), ("max_pixels", policy.max_pixels))
-            if value is not None
-        }
-        if pixels:
-            engine_options["mm_processor_kwargs"] = pixels
         lora_request = None
         if adapter is not None:
             engine_options.update(enable_lora=True, max_lora_rank=policy.vllm.max_lora_rank, max_loras=1)

@@ -45,7 +45,7 @@ from trl import GRPOConfig, GRPOTrainer
 from trl.trainer.utils import RepeatSampler
 
 import speciarl
-from speciarl.policy.generation import set_image_size
+from speciarl.policy.generation import set_image_size, vllm_engine_options
 from speciarl.policy.loading import load_policy, load_processor, model_content_hash
 from speciarl.policy.params import PolicyParams
 from speciarl.policy.processor import vision_token_ids
@@ -212,15 +212,6 @@ def grpo_config(run: RunParams, policy: PolicyParams, seed: int, output_dir: Pat
         vllm_tensor_parallel_size=policy.vllm.tensor_parallel_size,
         vllm_max_model_length=policy.vllm.max_model_len,
     )
-
-
-def vllm_engine_options(policy: PolicyParams) -> dict:
-    """Engine settings of params.yaml that TRL does not pass to the colocated vLLM engine itself."""
-    return {
-        "dtype": policy.dtype,
-        "enforce_eager": policy.vllm.enforce_eager,
-        "limit_mm_per_prompt": {"image": 1, "video": 0},
-    }
 
 
 def check_whole_groups(config: GRPOConfig) -> None:
