@@ -42,25 +42,37 @@ def main() -> None:
     base = load_section("bootstrap", args.params).model_dump()
     with tempfile.TemporaryDirectory() as tmp:
         params = BootstrapParams.model_validate(
-            merged(base, yaml.safe_load(args.set) or {}) | {"out_dir": args.keep or f"{tmp}/base", "metrics": f"{tmp}/metrics.json"}
+            merged(base, yaml.safe_load(args.set) or {})
+            | {"out_dir": args.keep or f"{tmp}/base", "metrics": f"{tmp}/metrics.json"}
         )
         started = time.perf_counter()
         metrics = warm_start(params, prepared, progress=False)
         wall = time.perf_counter() - started
-    print(f"threads {torch.get_num_threads()}  wall {wall:.1f} s  training {metrics['train']['seconds']} s  "
-          f"peak RSS {metrics['peak_rss_mb']} MB  parameters {metrics['parameters']:,}")
+    print(
+        f"threads {torch.get_num_threads()}  wall {wall:.1f} s  training {metrics['train']['seconds']} s  "
+        f"peak RSS {metrics['peak_rss_mb']} MB  parameters {metrics['parameters']:,}"
+    )
     vision = metrics["vision_pretraining"]
-    print(f"vision pretraining: {vision['steps']} steps in {vision['seconds']} s, loss per epoch {vision['loss_per_epoch']}")
-    print(f"train: {metrics['train']['steps']} steps, loss {metrics['train']['loss_first']:.3f} at the first step, "
-          f"per epoch {metrics['train']['loss_per_epoch']}")
+    print(
+        f"vision pretraining: {vision['steps']} steps in {vision['seconds']} s, "
+        f"loss per epoch {vision['loss_per_epoch']}"
+    )
+    print(
+        f"train: {metrics['train']['steps']} steps, loss {metrics['train']['loss_first']:.3f} at the first step, "
+        f"per epoch {metrics['train']['loss_per_epoch']}"
+    )
     for dataset, measured in metrics["domains"].items():
-        print(f"{dataset}: greedy correctness {measured['greedy_correctness']:.3f}  specificity "
-              f"{measured['greedy_specificity']:.3f}  fine: greedy {measured['greedy_fine_images']} / "
-              f"best-of-{measured['best_of_n']} {measured['best_of_n_fine_images']} of {measured['images']} images")
+        print(
+            f"{dataset}: greedy correctness {measured['greedy_correctness']:.3f}  specificity "
+            f"{measured['greedy_specificity']:.3f}  fine: greedy {measured['greedy_fine_images']} / "
+            f"best-of-{measured['best_of_n']} {measured['best_of_n_fine_images']} of {measured['images']} images"
+        )
         print(f"  greedy {measured['greedy_categories']}\n  sampled {measured['sampled_categories']}")
     print("targets met:", json.dumps(metrics["targets_met"]))
     if args.json:
-        Path(args.json).write_text(json.dumps({"set": args.set, "wall_seconds": wall, "threads": torch.get_num_threads(), **metrics}, indent=1))
+        Path(args.json).write_text(
+            json.dumps({"set": args.set, "wall_seconds": wall, "threads": torch.get_num_threads(), **metrics}, indent=1)
+        )
 
 
 if __name__ == "__main__":

@@ -269,7 +269,8 @@ def main() -> int:
     taxonomy = Taxonomy.load(taxonomy_path(prepared, DATASET))
     labels = [name for node in taxonomy.nodes.values() for name in (node.name, *node.synonyms)]
     processor = build_processor(taxonomy, args.image_size)
-    run = RunParams(num_generations=args.generations, per_device_train_batch_size=args.prompts * args.generations)
+    completions = args.prompts * args.generations
+    run = RunParams(grpo={"num_generations": args.generations, "per_device_train_batch_size": completions})
     dataset = build_train_dataset(prepared, run)
     started = time.perf_counter()
     dtype = torch.float32 if args.tiny else torch.bfloat16

@@ -58,7 +58,9 @@ def report(name: str, seconds: float, images: int, table, tokens: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=None, help="policy folder (default: data/models/base if built)")
-    parser.add_argument("--prepared", type=Path, default=None, help="prepared root with miniworld_a (default: data/prepared)")
+    parser.add_argument(
+        "--prepared", type=Path, default=None, help="prepared root with miniworld_a (default: data/prepared)"
+    )
     parser.add_argument("--images", type=int, default=128, help="images per workload")
     parser.add_argument("--n", type=int, default=10, help="harvest samples per image")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -85,20 +87,32 @@ def main() -> int:
         else:
             print(f"model: {model}")
         policy = PolicyParams(
-            model=str(model), device="cpu", batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-            cpu_threads=args.threads, backend=args.backend, vllm={"max_model_len": 512, "enforce_eager": True, "max_num_batched_tokens": 65536},
+            model=str(model),
+            device="cpu",
+            batch_size=args.batch_size,
+            max_new_tokens=args.max_new_tokens,
+            cpu_threads=args.threads,
+            backend=args.backend,
+            vllm={"max_model_len": 512, "enforce_eager": True, "max_num_batched_tokens": 65536},
         )
         backend = make_backend(policy)
 
         harvest_params = HarvestParams(
-            out=str(tmp / "harvest" / "rollouts.parquet"), dataset="miniworld_a", split="train",
-            n=args.n, temperature=1.0, top_p=1.0, max_images=args.images,
+            out=str(tmp / "harvest" / "rollouts.parquet"),
+            dataset="miniworld_a",
+            split="train",
+            n=args.n,
+            temperature=1.0,
+            top_p=1.0,
+            max_images=args.images,
         )
         start = time.perf_counter()
         table = harvest(policy, harvest_params, prepared, progress=False, backend=backend)
         report("harvest", time.perf_counter() - start, table.num_rows // args.n, table, backend.new_tokens)
-        print(f"backend {args.backend}, torch threads: {torch.get_num_threads()}, batch size {args.batch_size}, n {args.n}, "
-              f"max_new_tokens {args.max_new_tokens}")
+        print(
+            f"backend {args.backend}, torch threads: {torch.get_num_threads()}, "
+            f"batch size {args.batch_size}, n {args.n}, max_new_tokens {args.max_new_tokens}"
+        )
 
         # greedy on the first --images test images: a one-split prepared view keeps the run that size
         view = tmp / "view"
@@ -111,7 +125,10 @@ def main() -> int:
         report("predict", seconds, table.num_rows, table, backend.new_tokens - tokens_before)
         answered = table.num_rows - sum(table.column("format_error").to_pylist())
         print(f"predict answers parsed: {answered}/{table.num_rows}")
-    print(f"peak RSS: {peak_rss_mb():.0f} MB; load average while running: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(
+        f"peak RSS: {peak_rss_mb():.0f} MB; "
+        f"load average while running: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
     return 0
 
 

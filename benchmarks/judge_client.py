@@ -70,7 +70,10 @@ def main() -> None:
         process, url = start_server(Path(tmp), args.delay_s)
         try:
             print(f"server delay {args.delay_s * 1000:.0f} ms per request; store writes included")
-            print(f"{'concurrency':>11} {'pairs':>6} {'bound/s':>8} {'verdicts/s':>10} {'of bound':>8} {'client CPU ms/verdict':>21}")
+            print(
+                f"{'concurrency':>11} {'pairs':>6} {'bound/s':>8} {'verdicts/s':>10} {'of bound':>8} "
+                f"{'client CPU ms/verdict':>21}"
+            )
             for run, concurrency in enumerate(args.concurrency):
                 pairs = args.waves * concurrency
                 rate, cpu_ms = measure(url, Path(tmp) / "store", concurrency, pairs, run)

@@ -45,8 +45,10 @@ def main() -> int:
     rows_to_llm = sum(answered_rows[key] for key in undecided)
     print(f"rollouts: {len(table)} completions, {len(pairs)} with an answer, {stats['unique']} unique pairs")
     print(f"decided by exact match: {stats['exact']}, by the taxonomy: {stats['taxonomy']}")
-    print(f"reach the LLM: {len(undecided)} unique pairs = {len(undecided) / max(1, stats['unique']):.2%} of unique "
-          f"pairs ({rows_to_llm / max(1, len(pairs)):.2%} of answered completions)")
+    print(
+        f"reach the LLM: {len(undecided)} unique pairs = {len(undecided) / max(1, stats['unique']):.2%} of unique "
+        f"pairs ({rows_to_llm / max(1, len(pairs)):.2%} of answered completions)"
+    )
     categories = Counter(v.category.value for v in verdicts.values() if v is not None)
     print("categories of decided pairs:", dict(categories.most_common()))
     for dataset, truth, prediction in sorted(undecided, key=lambda key: -answered_rows[key])[: args.examples]:

@@ -56,11 +56,17 @@ def measure(llm: LLMJudge, store_dir: Path, pairs: list[tuple[str, str, str]]) -
     return sum(c is not None for c in categories) / elapsed, sum(c is None for c in categories)
 
 
-def run_backend(backend: str, model: Path, workdir: Path, pair_count: int, repeats: int,
-                concurrencies: list[int]) -> None:
+def run_backend(
+    backend: str, model: Path, workdir: Path, pair_count: int, repeats: int, concurrencies: list[int]
+) -> None:
     """One managed server of `backend`; prints a result line per (constraint, concurrency)."""
-    params = LLMParams(serve={"backend": backend, "args": SERVER_ARGS[backend], "startup_timeout_s": 900},
-                       model=str(model), max_tokens=1, timeout_s=300, max_attempts=1)
+    params = LLMParams(
+        serve={"backend": backend, "args": SERVER_ARGS[backend], "startup_timeout_s": 900},
+        model=str(model),
+        max_tokens=1,
+        timeout_s=300,
+        max_attempts=1,
+    )
     managed = LLMJudge.from_params(params)
     try:
         start = time.perf_counter()
@@ -70,9 +76,17 @@ def run_backend(backend: str, model: Path, workdir: Path, pair_count: int, repea
         modes = ["auto", "none"] if backend == "vllm" else ["auto"]
         for constrain in modes:
             for concurrency in concurrencies:
-                llm = LLMJudge(managed.server.served_model, base_url=base_url, api_key=api_key, constrain=constrain,
-                               max_tokens=1, concurrency=concurrency, timeout_s=300, max_attempts=1,
-                               chat_template_kwargs=params.chat_template_kwargs)
+                llm = LLMJudge(
+                    managed.server.served_model,
+                    base_url=base_url,
+                    api_key=api_key,
+                    constrain=constrain,
+                    max_tokens=1,
+                    concurrency=concurrency,
+                    timeout_s=300,
+                    max_attempts=1,
+                    chat_template_kwargs=params.chat_template_kwargs,
+                )
                 tag = f"{backend}-{constrain}-{concurrency}"
                 warmup = [("bench", f"warm-up {tag} {i}", f"guess {i}") for i in range(WARMUP_PAIRS)]
                 measure(llm, workdir / f"warmup-{tag}", warmup)
@@ -82,8 +96,11 @@ def run_backend(backend: str, model: Path, workdir: Path, pair_count: int, repea
                 failures = sum(failed for _, failed in runs)
                 label = "structured_outputs" if backend == "vllm" and constrain == "auto" else "none (strict parsing)"
                 spread = f"{min(rates):.1f}-{max(rates):.1f}"
-                print(f"{backend:<12} {label:<22} {concurrency:>4} {statistics.median(rates):>10.1f} {spread:>11} "
-                      f"{failures:>10} {startup_s:>9.0f}", flush=True)
+                print(
+                    f"{backend:<12} {label:<22} {concurrency:>4} {statistics.median(rates):>10.1f} {spread:>11} "
+                    f"{failures:>10} {startup_s:>9.0f}",
+                    flush=True,
+                )
     finally:
         managed.close()
 
@@ -97,10 +114,14 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="judge-server-bench-") as workdir:
         model = build_tiny_judge(Path(workdir) / "tiny-judge")
-        print(f"{args.pairs} pairs per measurement, {args.repeats} measurements per setting; tiny judge at {model}",
-              flush=True)
-        print(f"{'backend':<12} {'constraint':<22} {'conc':>4} {'verdicts/s':>10} {'range':>11} {'no verdict':>10} "
-              f"{'startup s':>9}")
+        print(
+            f"{args.pairs} pairs per measurement, {args.repeats} measurements per setting; tiny judge at {model}",
+            flush=True,
+        )
+        print(
+            f"{'backend':<12} {'constraint':<22} {'conc':>4} {'verdicts/s':>10} {'range':>11} {'no verdict':>10} "
+            f"{'startup s':>9}"
+        )
         for backend in args.backends:
             run_backend(backend, model, Path(workdir), args.pairs, args.repeats, args.concurrency)
     return 0

@@ -87,7 +87,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         archive, image_bytes = build_archive(workdir, args.images)
-        print(f"archive: {args.images} images, {image_bytes / args.images / 1024:.0f} KiB per image, {archive.stat().st_size / 2**20:.0f} MiB")
+        print(
+            f"archive: {args.images} images, {image_bytes / args.images / 1024:.0f} KiB per image, "
+            f"{archive.stat().st_size / 2**20:.0f} MiB"
+        )
         params = DataParams.model_validate(
             {
                 "prepared_dir": str(workdir / "prepared"),
@@ -107,14 +110,19 @@ def main() -> None:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"prepared {written} images in {elapsed:.1f} s with {args.workers} worker(s): {rate:.0f} images/s")
-    print(f"real CUB-200-2011 ({REAL_CUB_IMAGES} images), extrapolated: {REAL_CUB_IMAGES / rate:.0f} s (target < 120 s)")
+    print(
+        f"real CUB-200-2011 ({REAL_CUB_IMAGES} images), extrapolated: {REAL_CUB_IMAGES / rate:.0f} s (target < 120 s)"
+    )
     # on a shared machine the wall time depends on the other load; the CPU time does not
     print(
         f"CPU time {cpu:.1f} s ({cpu / written * 1000:.1f} ms per image, all processes): on {args.workers} idle cores "
         f"about {REAL_CUB_IMAGES * cpu / written / max(1, args.workers):.0f} s for the real CUB"
     )
     # the children include the two processes that generated the archive (small next to the prepare workers)
-    print(f"peak RSS: main process {own:.0f} MiB, largest child {workers:.0f} MiB, sum {own + args.workers * workers:.0f} MiB at most (target < 2048 MiB)")
+    print(
+        f"peak RSS: main process {own:.0f} MiB, largest child {workers:.0f} MiB, "
+        f"sum {own + args.workers * workers:.0f} MiB at most (target < 2048 MiB)"
+    )
 
 
 if __name__ == "__main__":

@@ -61,8 +61,10 @@ def main() -> None:
     images = sum(m["num_samples"] for m in manifests.values())
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-    print(f"images: {images} ({params.image_size}x{params.image_size}, "
-          f"{params.train_per_domain} train + {params.test_per_domain} test per domain)")
+    print(
+        f"images: {images} ({params.image_size}x{params.image_size}, "
+        f"{params.train_per_domain} train + {params.test_per_domain} test per domain)"
+    )
     print(f"total: {seconds:.1f} s")
     print(f"throughput: {images / seconds:.0f} images/s")
     # CPU seconds do not depend on what else runs on the machine; wall time does

@@ -30,26 +30,29 @@ def main() -> int:
     parser.add_argument("--run", default="speciarl")
     parser.add_argument("--steps", type=int, default=10)
     args = parser.parse_args()
-    params = load_params("data", "policy", "judge", "train", path=args.params)
+    params = load_params("data", "policy", "judge", "harvest", "train", path=args.params)
     policy, judge_params, train = params["policy"], params["judge"], params["train"]
     prepared_dir = params["data"].prepared_dir
     if not (Path(policy.model) / "config.json").exists() or not Path(prepared_dir).exists():
         print(f"needs the base policy {policy.model} and {prepared_dir}: run `dvc repro bootstrap`", file=sys.stderr)
         return 2
-    run = train.runs[args.run].model_copy(update={"max_steps": args.steps, "save_steps": args.steps})
+    run = train.runs[args.run]
+    grpo = run.grpo.model_copy(update={"max_steps": args.steps, "save_steps": args.steps})
+    run = run.model_copy(update={"grpo": grpo})
     work = Path(tempfile.mkdtemp(prefix="reward_overhead-"))
     store = work / "verdicts"
     if Path(judge_params.store).exists():
         shutil.copytree(judge_params.store, store)
     judge_params = judge_params.model_copy(update={"store": str(store)})
     with JudgeService.from_params(judge_params, prepared_dir, which="train") as judge:
-        train_run(args.run, run, policy, judge, prepared_dir, work / "runs", train.seed)
+        harvest = params["harvest"].out
+        train_run(args.run, run, policy, judge, prepared_dir, work / "runs", train.seed, harvest_rollouts=harvest)
         stats = judge.stats
     with (work / "runs" / args.run / CURVES_FILE).open() as handle:
         rows = list(csv.DictReader(handle))
     steps = [float(row["step_seconds"]) for row in rows]
     rewards = [float(row["reward_seconds"]) for row in rows]
-    completions = run.per_device_train_batch_size * run.micro_batches_per_generation
+    completions = run.grpo.per_device_train_batch_size * run.grpo.micro_batches_per_generation
     print(f"{len(rows)} steps of {completions} completions ({run.reward} reward, {args.run} run of {args.params})")
     print(f"step    mean {sum(steps) / len(steps):8.3f} s   (min {min(steps):.3f}, max {max(steps):.3f})")
     low, high = 1000 * min(rewards), 1000 * max(rewards)

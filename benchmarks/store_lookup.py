@@ -48,7 +48,9 @@ def synthetic_verdicts(count: int, seed: int = 0) -> list[Verdict]:
         truth, judge = rng.choice(truths), JUDGES[index % len(JUDGES)]
         # the index makes every pair unique, as the store would see it
         prediction = f"{rng.choice(predictions)} {index}"
-        verdicts.append(Verdict(verdict_key(truth, prediction, judge), truth, prediction, rng.choice(categories), judge, now))
+        verdicts.append(
+            Verdict(verdict_key(truth, prediction, judge), truth, prediction, rng.choice(categories), judge, now)
+        )
     return verdicts
 
 
@@ -58,7 +60,11 @@ def measure_reader(root: Path, keys_file: Path) -> dict:
     rss_before = psutil.Process().memory_info().rss / 2**20
     start, start_cpu = time.perf_counter(), time.process_time()
     store = VerdictStore(root, create=False)
-    result = {"open s": time.perf_counter() - start, "open CPU-s": time.process_time() - start_cpu, "verdicts": len(store)}
+    result = {
+        "open s": time.perf_counter() - start,
+        "open CPU-s": time.process_time() - start_cpu,
+        "verdicts": len(store),
+    }
     result["RSS of the open store MiB"] = psutil.Process().memory_info().rss / 2**20 - rss_before
     start = time.perf_counter()
     store.get_many(keys[:1000])  # the first batched lookup builds the sorted key index

@@ -96,12 +96,28 @@ def _edit(*keys, value):
         ("train", _set("train", 0), r"train: expected a mapping of keys, got 0"),
         ("judge", _set("judge", None), r"judge: expected a mapping of keys, got nothing"),
         ("judge", _edit("judge", "store", value=""), r"judge\.store: Value error, must not be empty"),
-        ("train", _edit("train", "runs", "binary", "beta", value=float("inf")), r"train\.runs\.binary\.beta: .*finite number"),
+        (
+            "train",
+            _edit("train", "runs", "binary", "grpo", "beta", value=float("inf")),
+            r"train\.runs\.binary\.grpo\.beta: .*finite",
+        ),
         ("train", _edit("train", "runs", value={}), r"train\.runs: .*at least 1 item"),
-        ("train", _edit("train", "runs", "../up", value={}), r"train\.runs: .*run name '\.\./up' must be a folder name"),
-        ("policy", _edit("policy", "min_pixels", value=401408), r"policy: .*min_pixels \(401408\) is larger than max_pixels"),
+        (
+            "train",
+            _edit("train", "runs", "../up", value={}),
+            r"train\.runs: .*run name '\.\./up' must be a folder name",
+        ),
+        (
+            "policy",
+            _edit("policy", "min_pixels", value=401408),
+            r"policy: .*min_pixels \(401408\) is larger than max_pixels",
+        ),
         ("policy", _edit("policy", "model", value=""), r"policy\.model: Value error, must not be empty"),
-        ("data", _edit("data", "datasets", value=["miniworld", "miniworld"]), r"data\.datasets: .*lists 'miniworld' twice"),
+        (
+            "data",
+            _edit("data", "datasets", value=["miniworld", "miniworld"]),
+            r"data\.datasets: .*lists 'miniworld' twice",
+        ),
         ("predict", _edit("predict", "splits", value=["a/test", "a/test"]), r"predict\.splits: .*lists 'a/test' twice"),
         (
             "judge",
@@ -121,12 +137,14 @@ def test_bad_values_are_one_line_errors_naming_the_key(tmp_path, section, mutate
 
 def test_a_typo_in_a_run_lists_the_allowed_keys(tmp_path):
     params = repo_params()
-    params["train"]["runs"]["binary"] = {**params["train"]["runs"]["binary"], "learning_rat": 0.1}
-    with pytest.raises(ParamsError, match=r"train\.runs\.binary\.learning_rat: unknown key \(allowed: .*learning_rate"):
+    params["train"]["runs"]["binary"] = {**params["train"]["runs"]["binary"], "learning_rate": 0.1}
+    with pytest.raises(ParamsError, match=r"train\.runs\.binary\.learning_rate: unknown key \(allowed: .*grpo"):
         load_section("train", write(tmp_path, params))
 
 
-@pytest.mark.parametrize("args", [["--host", "0.0.0.0"], ["--host=0.0.0.0"], ["--api-key", "k"], ["--api_key=k"], ["--api-k", "k"]])
+@pytest.mark.parametrize(
+    "args", [["--host", "0.0.0.0"], ["--host=0.0.0.0"], ["--api-key", "k"], ["--api_key=k"], ["--api-k", "k"]]
+)
 def test_judge_server_args_cannot_override_bind_host_or_key(tmp_path, args):
     params = repo_params()
     params["judge"]["llm"].update(serve={"backend": "vllm", "args": ["--tensor-parallel-size", "2", *args]}, model="m")
@@ -148,6 +166,8 @@ def test_yaml_errors_name_line_and_column(tmp_path):
 
 def test_a_merge_may_override_its_anchor(tmp_path):
     path = tmp_path / "params.yaml"
-    path.write_text("train:\n  runs:\n    a: &base {reward: speciarl, beta: 0.1}\n    b:\n      <<: *base\n      reward: binary\n")
+    path.write_text(
+        "train:\n  runs:\n    a: &base {reward: speciarl, noise: 0.1}\n    b:\n      <<: *base\n      reward: binary\n"
+    )
     runs = load_section("train", path).runs
-    assert (runs["a"].reward, runs["b"].reward, runs["b"].beta) == ("speciarl", "binary", 0.1)
+    assert (runs["a"].reward, runs["b"].reward, runs["b"].noise) == ("speciarl", "binary", 0.1)

@@ -10,13 +10,22 @@ from speciarl.data.taxonomy import Taxonomy
 LEVELS = ["order", "family", "genus", "species"]
 PATHS = {
     "Golden-winged Warbler": [
-        ("order", "Passeriformes"), ("family", "Parulidae"), ("genus", "Vermivora"), ("species", "Golden-winged Warbler"),
+        ("order", "Passeriformes"),
+        ("family", "Parulidae"),
+        ("genus", "Vermivora"),
+        ("species", "Golden-winged Warbler"),
     ],
     "Blue-winged Warbler": [
-        ("order", "Passeriformes"), ("family", "Parulidae"), ("genus", "Vermivora"), ("species", "Blue-winged Warbler"),
+        ("order", "Passeriformes"),
+        ("family", "Parulidae"),
+        ("genus", "Vermivora"),
+        ("species", "Blue-winged Warbler"),
     ],
     "Laysan Albatross": [
-        ("order", "Procellariiformes"), ("family", "Diomedeidae"), ("genus", "Phoebastria"), ("species", "Laysan Albatross"),
+        ("order", "Procellariiformes"),
+        ("family", "Diomedeidae"),
+        ("genus", "Phoebastria"),
+        ("species", "Laysan Albatross"),
     ],
 }
 
@@ -82,7 +91,9 @@ def test_incomplete_split_is_not_readable(tmp_path):
 
 
 def test_sample_ids_are_stable():
-    assert prepared.sample_id("cub", "a.jpg") == prepared.sample_id("cub", "a.jpg") != prepared.sample_id("cub", "b.jpg")
+    assert (
+        prepared.sample_id("cub", "a.jpg") == prepared.sample_id("cub", "a.jpg") != prepared.sample_id("cub", "b.jpg")
+    )
 
 
 def two_shard_split(root) -> dict:
@@ -106,9 +117,14 @@ def test_a_split_that_no_longer_matches_its_manifest_is_refused(tmp_path):
     read_all(tmp_path)
 
     second.unlink()  # half the split gone
-    readers = (lambda: prepared.read_split(tmp_path, "cub", "test"), lambda: list(prepared.iter_split(tmp_path, "cub", "test")))
+    readers = (
+        lambda: prepared.read_split(tmp_path, "cub", "test"),
+        lambda: list(prepared.iter_split(tmp_path, "cub", "test")),
+    )
     for read in readers:
-        with pytest.raises(ValueError, match=r"cub/test .*does not match its manifest: shard part-00001\.parquet is missing"):
+        with pytest.raises(
+            ValueError, match=r"cub/test .*does not match its manifest: shard part-00001\.parquet is missing"
+        ):
             read()
 
     second.write_bytes(original)
@@ -137,5 +153,7 @@ def test_a_corrupt_manifest_names_its_file(tmp_path):
     with pytest.raises(ValueError, match=rf"{manifest}: corrupt manifest, not valid JSON"):
         prepared.read_manifest(tmp_path, "cub", "test")
     manifest.write_text(json.dumps({"dataset": "cub"}))
-    with pytest.raises(ValueError, match=rf"{manifest}: corrupt manifest, num_samples, num_shards, content_hash missing"):
+    with pytest.raises(
+        ValueError, match=rf"{manifest}: corrupt manifest, num_samples, num_shards, content_hash missing"
+    ):
         prepared.read_split(tmp_path, "cub", "test")

@@ -12,6 +12,7 @@ from speciarl.config import ParamsError
 COMMAND_MODULES = (
     "speciarl.judge.cli_judge",
     "speciarl.judge.cli_verdicts",
+    "speciarl.recipe",
 )
 
 

@@ -67,7 +67,7 @@ NonEmptyStr = Annotated[str, AfterValidator(_not_blank)]
 UniqueList = Annotated[list[Item], AfterValidator(_distinct)]
 
 
-def _model(section: str) -> type[BaseModel]:
+def section_model(section: str) -> type[BaseModel]:
     module, _, name = SECTIONS[section].partition(":")
     return getattr(importlib.import_module(module), name)
 
@@ -108,7 +108,9 @@ def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
             current = args[-1] if args else None
         # unwrap Optional[Model] (and other unions) to the model inside
         if get_origin(current) not in (dict, list) and not _is_model(current):
-            current = next((arg for arg in get_args(current) if _is_model(arg) or get_origin(arg) in (dict, list)), current)
+            current = next(
+                (arg for arg in get_args(current) if _is_model(arg) or get_origin(arg) in (dict, list)), current
+            )
     return sorted(current.model_fields) if _is_model(current) else []
 
 
@@ -137,9 +139,16 @@ class _StrictLoader(yaml.SafeLoader):
 def read_raw(path: str | Path = DEFAULT_PARAMS) -> dict:
     path = Path(path)
     try:
-        raw = yaml.load(path.read_text(), Loader=_StrictLoader)
+        text = path.read_text()
     except FileNotFoundError:
         raise ParamsError(f"{path}: file not found") from None
+    return parse_raw(text, path)
+
+
+def parse_raw(text: str, path: str | Path = DEFAULT_PARAMS) -> dict:
+    """The sections of params text (the content of `path`, which errors name), not yet validated."""
+    try:
+        raw = yaml.load(text, Loader=_StrictLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -168,7 +177,7 @@ def load_section(section: str, path: str | Path = DEFAULT_PARAMS, raw: dict | No
         raise ParamsError(
             f"{path}: {section}: expected a mapping of keys, got {shown} (`{section}: {{}}` takes every default)"
         )
-    model = _model(section)
+    model = section_model(section)
     try:
         return model.model_validate(values)
     except ValidationError as exc:

@@ -1,4 +1,5 @@
-"""Verdict categories, label normalisation and answer extraction (REFERENCE.md sections 2-3)."""
+"""Verdict categories, label normalisation and answer extraction (docs/method.md#verdict-categories,
+docs/method.md#answer-format-and-extraction)."""
 
 from __future__ import annotations
 
@@ -44,22 +45,22 @@ def normalize(text: str) -> str:
     before filtering, so that normalize is idempotent (some lowercase forms add combining marks).
     """
     kept = [
-        ch
-        if ch.isspace() or unicodedata.category(ch)[0] in "LN" or unicodedata.category(ch) == _DASH_CATEGORY
-        else " "
+        ch if ch.isspace() or unicodedata.category(ch)[0] in "LN" or unicodedata.category(ch) == _DASH_CATEGORY else " "
         for ch in unicodedata.normalize("NFC", text).lower()
     ]
     return " ".join("".join(kept).split())
 
 
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
-_ANSWER_OPEN = "<answer>"
 
 
 def extract_answer(completion: str) -> str | None:
-    """The stripped text inside exactly one <answer>...</answer>; None when absent, empty or repeated."""
-    if completion.count(_ANSWER_OPEN) != 1:
-        return None
+    """The stripped text inside the first <answer>...</answer> pair; None when there is none or it is empty.
+
+    As the authors' training and evaluation code: whatever follows the first pair (a repeated tag,
+    more text) is ignored, and the shortest match is taken, so "<answer>a <answer>b</answer>" gives
+    "a <answer>b" (judged as it stands). See docs/method.md#answer-format-and-extraction.
+    """
     match = _ANSWER.search(completion)
     if match is None:
         return None

@@ -1,4 +1,4 @@
-"""Verdict metrics (REFERENCE.md section 7): correctness, specificity, their harmonic mean, the utility score.
+"""Verdict metrics (docs/method.md#metrics): correctness, specificity, their harmonic mean, the utility score.
 
 Definitions (the paper gives no formulas; these are ours, stated in the report):
 - correctness = (more specific + specific + less specific + generic) / all predictions, where "all"
@@ -11,7 +11,7 @@ Definitions (the paper gives no formulas; these are ours, stated in the report):
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from speciarl.labels import FORMAT_ERROR, Category
 

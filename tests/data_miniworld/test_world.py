@@ -51,9 +51,11 @@ def test_synonyms_at_fine_and_group_level(dataset):
     assert len(fine) >= 5 and len(groups) >= 4
     if dataset == "miniworld_a":
         (node_id,) = taxonomy.find("Ardea grisea")
-        assert taxonomy.path("grey heron") == ["bird", "heron", "grey heron"] == [
-            n.name for n in taxonomy.lineage(node_id)
-        ]
+        assert (
+            taxonomy.path("grey heron")
+            == ["bird", "heron", "grey heron"]
+            == [n.name for n in taxonomy.lineage(node_id)]
+        )
     else:
         (node_id,) = taxonomy.find("harbor scout")
         assert taxonomy.nodes[node_id].name == "Harbor Scout pickup"

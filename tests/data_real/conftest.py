@@ -21,7 +21,9 @@ def cache_dir(tmp_path_factory) -> Path:
 def data_params(tmp_path, cache_dir):
     """DataParams for one real dataset: data_params("cub", source=..., subset=...)."""
 
-    def make(name: str, workers: int = 1, max_corrupt_fraction: float = 0.01, wordnet_dir=str(WORDNET_DIR), **dataset) -> DataParams:
+    def make(
+        name: str, workers: int = 1, max_corrupt_fraction: float = 0.01, wordnet_dir=str(WORDNET_DIR), **dataset
+    ) -> DataParams:
         return DataParams.model_validate(
             {
                 "prepared_dir": str(tmp_path / "prepared"),

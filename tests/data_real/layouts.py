@@ -111,7 +111,11 @@ FIRST_AIRCRAFT_ID = 34309  # image ids are 7 digits with leading zeros ("0034309
 def build_aircraft(tmp: Path) -> Path:
     root = tmp / "src" / "fgvc-aircraft-2013b"
     data = root / "data"
-    lines = {(level, split): [] for level in ("variant", "family", "manufacturer") for split in ("train", "val", "test", "trainval")}
+    lines = {
+        (level, split): []
+        for level in ("variant", "family", "manufacturer")
+        for split in ("train", "val", "test", "trainval")
+    }
     number = FIRST_AIRCRAFT_ID - 1
     for variant, family, maker in AIRCRAFT:
         for split in ("train", "val", "test"):
@@ -156,11 +160,16 @@ def build_flowers(tmp: Path) -> Path:
 
 def coop_split_file(tmp: Path) -> Path:
     """A split file in CoOp's format (0-based labels): other images per split than setid.mat."""
+
     def entry(number: int) -> list:
         return [f"image_{number:05d}.jpg", FLOWER_CLASSES[(number - 1) % 4] - 1, "name"]
 
     path = tmp / "split_zhou_OxfordFlowers.json"
-    path.write_text(json.dumps({"train": [entry(n) for n in range(1, 9)], "val": [entry(9)], "test": [entry(n) for n in range(10, 17)]}))
+    path.write_text(
+        json.dumps(
+            {"train": [entry(n) for n in range(1, 9)], "val": [entry(9)], "test": [entry(n) for n in range(10, 17)]}
+        )
+    )
     return path
 
 
@@ -217,8 +226,16 @@ def build_pets(tmp: Path) -> Path:
 # Stanford Cars (Hugging Face layout) -------------------------------------------------------------
 
 # the classes that get images; the ClassLabel lists all 196 names, as the real dataset does
-CARS = ["AM General Hummer SUV 2000", "Acura RL Sedan 2012", "Aston Martin V8 Vantage Convertible 2012", "Tesla Model S Sedan 2012"]
-CARS_SHARDS = {"train": 2, "test": 2}  # images per class in each split, one shard per image (multi-shard, as on the hub)
+CARS = [
+    "AM General Hummer SUV 2000",
+    "Acura RL Sedan 2012",
+    "Aston Martin V8 Vantage Convertible 2012",
+    "Tesla Model S Sedan 2012",
+]
+CARS_SHARDS = {
+    "train": 2,
+    "test": 2,
+}  # images per class in each split, one shard per image (multi-shard, as on the hub)
 
 
 def build_cars(tmp: Path) -> Path:
@@ -237,9 +254,11 @@ def build_cars(tmp: Path) -> Path:
     for split, count in CARS_SHARDS.items():
         for shard in range(count):
             rows = {"image": [], "label": []}
-            for n, name in enumerate(CARS):
+            for name in CARS:
                 label = CARS_196_CLASSES.index(name)
-                rows["image"].append({"bytes": jpeg_bytes(label * 7 + shard + (50 if split == "test" else 0)), "path": None})
+                rows["image"].append(
+                    {"bytes": jpeg_bytes(label * 7 + shard + (50 if split == "test" else 0)), "path": None}
+                )
                 rows["label"].append(label)
             path = folder / "data" / f"{split}-{shard:05d}-of-{count:05d}.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -247,7 +266,8 @@ def build_cars(tmp: Path) -> Path:
     write(folder / "data" / "contrast-00000-of-00001.parquet", b"not a parquet file")
     names = "\n".join(f"          '{i}': {name}" for i, name in enumerate(CARS_196_CLASSES))
     sizes = "\n".join(
-        f"  - name: {split}\n    num_bytes: {1000 * count}\n    num_examples: {len(CARS) * count}" for split, count in {**CARS_SHARDS, "contrast": 2}.items()
+        f"  - name: {split}\n    num_bytes: {1000 * count}\n    num_examples: {len(CARS) * count}"
+        for split, count in {**CARS_SHARDS, "contrast": 2}.items()
     )
     write(
         folder / "README.md",

@@ -23,7 +23,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_missing_archive_names_the_path(data_params, tmp_path):
     params = data_params("cub", source=str(tmp_path / "nowhere" / "CUB_200_2011.tgz"))
-    with pytest.raises(FileNotFoundError, match=r"cub: source not found: .*nowhere/CUB_200_2011.tgz \(set data.cub.source\)"):
+    with pytest.raises(
+        FileNotFoundError, match=r"cub: source not found: .*nowhere/CUB_200_2011.tgz \(set data.cub.source\)"
+    ):
         prepare_real("cub", params)
 
 
@@ -60,7 +62,9 @@ def test_corrupt_images_under_the_threshold_are_skipped_and_listed(data_params, 
 
 def test_corrupt_images_over_the_threshold_fail_and_leave_nothing(data_params, tmp_path):
     params = data_params("cub", source=str(build_cub(tmp_path, corrupt=2)), max_corrupt_fraction=0.1)
-    with pytest.raises(ValueError, match=r"cub/train: \d+ of \d+ images checked are corrupt .* data.max_corrupt_fraction = 0.1"):
+    with pytest.raises(
+        ValueError, match=r"cub/train: \d+ of \d+ images checked are corrupt .* data.max_corrupt_fraction = 0.1"
+    ):
         prepare_real("cub", params)
     leftovers = list(Path(params.prepared_dir, "cub").iterdir())
     assert [p.name for p in leftovers] == [prepared.TAXONOMY]  # no split folder, no partial one
@@ -79,10 +83,14 @@ def test_a_failed_rerun_keeps_the_previous_complete_split(data_params, tmp_path)
 
 def test_a_subset_skips_corrupt_images_and_needs_enough_readable_ones(data_params, tmp_path):
     source = str(build_cub(tmp_path, per_class=5, corrupt=1))  # 16 train images, 1 corrupt
-    subset = data_params("cub", source=source, splits=["train"], subset={"train": {"size": 15, "seed": 3}}, max_corrupt_fraction=0.1)
+    subset = data_params(
+        "cub", source=source, splits=["train"], subset={"train": {"size": 15, "seed": 3}}, max_corrupt_fraction=0.1
+    )
     manifest = prepare_real("cub", subset)["train"]
     assert manifest["num_samples"] == 15 and manifest["num_corrupt"] == 1
-    whole = data_params("cub", source=source, splits=["train"], subset={"train": {"size": 16, "seed": 3}}, max_corrupt_fraction=0.1)
+    whole = data_params(
+        "cub", source=source, splits=["train"], subset={"train": {"size": 16, "seed": 3}}, max_corrupt_fraction=0.1
+    )
     with pytest.raises(ValueError, match=r"cub/train: only 15 readable images for a subset of 16"):
         prepare_real("cub", whole, force=True)
 
@@ -161,7 +169,10 @@ def test_truncated_archive_is_a_clear_error(data_params, tmp_path):
 
 
 def test_stage_rejects_unknown_dataset_and_typo_with_one_line(tmp_path):
-    for data, expected in (({"datasets": ["cubb"]}, "data.datasets.0"), ({"prepared_dirr": "x"}, "data.prepared_dirr: unknown key")):
+    for data, expected in (
+        ({"datasets": ["cubb"]}, "data.datasets.0"),
+        ({"prepared_dirr": "x"}, "data.prepared_dirr: unknown key"),
+    ):
         path = tmp_path / "params.yaml"
         path.write_text(yaml.safe_dump({"data": data}))
         run = subprocess.run(
@@ -176,9 +187,17 @@ def test_stage_prepares_a_dataset(tmp_path, cache_dir):
     source = build_pets(tmp_path)
     path = tmp_path / "params.yaml"
     prepared_dir = tmp_path / "prepared"
-    data = {"datasets": ["pets"], "prepared_dir": str(prepared_dir), "cache_dir": str(cache_dir), "workers": 1, "pets": {"source": str(source)}}
+    data = {
+        "datasets": ["pets"],
+        "prepared_dir": str(prepared_dir),
+        "cache_dir": str(cache_dir),
+        "workers": 1,
+        "pets": {"source": str(source)},
+    }
     path.write_text(yaml.safe_dump({"data": data}))
-    run = subprocess.run([sys.executable, "stages/prepare.py", "--params", str(path)], cwd=REPO, capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "stages/prepare.py", "--params", str(path)], cwd=REPO, capture_output=True, text=True
+    )
     assert run.returncode == 0, run.stderr
     assert "pets/test: 4 samples, 4 classes" in run.stdout
     assert prepared.read_manifest(prepared_dir, "pets", "trainval")["num_samples"] == 8
@@ -189,7 +208,10 @@ def test_stage_prepares_a_dataset(tmp_path, cache_dir):
     [
         ("rose\tRosaceae\n", r"groups.txt:2: expected '<class>.*', got 'rose\\tRosaceae'"),
         ("rose\tRosaceae\tRosa rubiginosa\t\n", r"groups.txt:2: expected '<class>.*<why not WordNet>'"),
-        ("rose\tRosaceae [rose family\t\tx\n", r"groups.txt:2: group 'Rosaceae \[rose family' is not 'name' or 'name \[synonym; \.\.\.\]'"),
+        (
+            "rose\tRosaceae [rose family\t\tx\n",
+            r"groups.txt:2: group 'Rosaceae \[rose family' is not 'name' or 'name \[synonym; \.\.\.\]'",
+        ),
         ("rose\tRosaceae\t\tx\nrose\tRosaceae\t\ty\n", r"groups.txt:3: class 'rose' is listed twice"),
     ],
 )

@@ -78,13 +78,29 @@ def test_cub_splits_labels_and_avilist_taxonomy(data_params, tmp_path):
     assert prepared.sample_id("cub", key) in {r["sample_id"] for r in train}
     # greyscale JPEGs are kept as they are; CMYK ones become RGB; the "._*" files are never read
     grey, cmyk = (CUB_IMAGE_MODES[2], 2), (CUB_IMAGE_MODES[5], 5)
-    assert grey[0] == "L" and image_of(train, "cub", "images/001.Black_footed_Albatross/Black_footed_Albatross_0001_2.jpg").mode == "L"
+    assert (
+        grey[0] == "L"
+        and image_of(train, "cub", "images/001.Black_footed_Albatross/Black_footed_Albatross_0001_2.jpg").mode == "L"
+    )
     assert cmyk[0] == "CMYK" and image_of(train, "cub", "images/103.Sayornis/Sayornis_0001_5.jpg").mode == "RGB"
     assert manifest["num_corrupt"] == 0
 
     tax = taxonomy(params, "cub")
-    assert tax.path("Black-footed Albatross") == ["bird", "Procellariiformes", "Diomedeidae", "Phoebastria", "Black-footed Albatross"]
-    assert tax.path("Myrtle Warbler") == ["bird", "Passeriformes", "Parulidae", "Setophaga", "Yellow-rumped Warbler", "Myrtle Warbler"]
+    assert tax.path("Black-footed Albatross") == [
+        "bird",
+        "Procellariiformes",
+        "Diomedeidae",
+        "Phoebastria",
+        "Black-footed Albatross",
+    ]
+    assert tax.path("Myrtle Warbler") == [
+        "bird",
+        "Passeriformes",
+        "Parulidae",
+        "Setophaga",
+        "Yellow-rumped Warbler",
+        "Myrtle Warbler",
+    ]
     # CUB's "Sayornis" is Say's Phoebe: the class carries AviList's name and the scientific one,
     # while "Sayornis" stays the genus's name (an answer naming the genus is less specific)
     leaf = tax.classes["Say's Phoebe"]
@@ -126,7 +142,9 @@ def test_cub_from_an_extracted_folder_gives_the_same_samples(data_params, tmp_pa
     folder.prepared_dir = str(tmp_path / "prepared_b")
     first, second = prepare_real("cub", archive), prepare_real("cub", folder)
     assert first["train"]["content_hash"] == second["train"]["content_hash"]
-    assert [r["sample_id"] for r in rows(archive, "cub", "test")] == [r["sample_id"] for r in rows(folder, "cub", "test")]
+    assert [r["sample_id"] for r in rows(archive, "cub", "test")] == [
+        r["sample_id"] for r in rows(folder, "cub", "test")
+    ]
 
 
 def test_aircraft_variants_under_family_and_manufacturer(data_params, tmp_path):
@@ -158,7 +176,9 @@ def test_flowers_official_split_names_and_taxonomy(data_params, tmp_path):
     assert_valid_split(params, "flowers102", "val", 4)
     assert_valid_split(params, "flowers102", "test", 8)
     assert manifest["classes"] == ["bird of paradise", "daffodil", "pink primrose", "rose"]
-    assert {r["sample_id"] for r in train} == {prepared.sample_id("flowers102", f"jpg/image_{n:05d}.jpg") for n in (1, 2, 3, 4)}
+    assert {r["sample_id"] for r in train} == {
+        prepared.sample_id("flowers102", f"jpg/image_{n:05d}.jpg") for n in (1, 2, 3, 4)
+    }
     tax = taxonomy(params, "flowers102")
     # the curated table places classes WordNet lacks or gets wrong, with or without WordNet
     assert tax.path("pink primrose") == ["flower", "Onagraceae", "Oenothera", "pink primrose"]
@@ -245,8 +265,18 @@ def test_cars_from_a_local_hf_folder(data_params, tmp_path):
     assert all(len(tax.path(name)) == 4 for name in CARS_196_CLASSES)
     levels = {level: sum(node.level == level for node in tax.nodes.values()) for level in tax.levels}
     assert levels == {"generic": 1, "make": 49, "model": 189, "year": 196}
-    assert tax.path("Ram C/V Cargo Van Minivan 2012") == ["car", "Ram", "Ram C/V Cargo Van Minivan", "Ram C/V Cargo Van Minivan 2012"]
-    assert tax.path("AM General Hummer SUV 2000") == ["car", "AM General", "AM General Hummer SUV", "AM General Hummer SUV 2000"]
+    assert tax.path("Ram C/V Cargo Van Minivan 2012") == [
+        "car",
+        "Ram",
+        "Ram C/V Cargo Van Minivan",
+        "Ram C/V Cargo Van Minivan 2012",
+    ]
+    assert tax.path("AM General Hummer SUV 2000") == [
+        "car",
+        "AM General",
+        "AM General Hummer SUV",
+        "AM General Hummer SUV 2000",
+    ]
     assert tax.path("Tesla Model S Sedan 2012") == ["car", "Tesla", "Tesla Model S Sedan", "Tesla Model S Sedan 2012"]
     assert tax.find("2012 Tesla Model S Sedan") == [tax.classes["Tesla Model S Sedan 2012"]]
 
@@ -305,8 +335,20 @@ def full_taxonomy(dataset: str, cache_dir, wordnet_dir) -> tuple[Taxonomy, list[
     ctx = LoadContext(cache_dir, wordnet_dir)
     names = FULL_LISTS[dataset]()
     if dataset == "flowers102":
-        return wordnet_taxonomy(dataset, names, flowers102.ROOT, flowers102.ROOT_SYNONYMS, "noun.plant", flowers102.ANCHORS, False, ctx, flowers102.SENSES)
-    return wordnet_taxonomy(dataset, names, food101.ROOT, food101.ROOT_SYNONYMS, "noun.food", food101.ANCHORS, True, ctx)
+        return wordnet_taxonomy(
+            dataset,
+            names,
+            flowers102.ROOT,
+            flowers102.ROOT_SYNONYMS,
+            "noun.plant",
+            flowers102.ANCHORS,
+            False,
+            ctx,
+            flowers102.SENSES,
+        )
+    return wordnet_taxonomy(
+        dataset, names, food101.ROOT, food101.ROOT_SYNONYMS, "noun.food", food101.ANCHORS, True, ctx
+    )
 
 
 @pytest.mark.parametrize("dataset", ["flowers102", "food101"])
@@ -314,7 +356,9 @@ def test_every_curated_row_names_a_class_and_no_group_repeats_a_class_name(datas
     table = read_curated_groups(Path(base.__file__).with_name(f"{dataset}_groups.txt"))
     names = FULL_LISTS[dataset]()
     assert [name for name in table if name not in names] == []
-    class_names = {normalize(n) for name in table for n in (name, *table[name].synonyms)} | {normalize(n) for n in names}
+    class_names = {normalize(n) for name in table for n in (name, *table[name].synonyms)} | {
+        normalize(n) for n in names
+    }
     group_names = {normalize(n) for row in table.values() for group, synonyms in row.groups for n in (group, *synonyms)}
     assert group_names & class_names == set()
 

@@ -36,7 +36,9 @@ def test_miniworld_is_rendered_by_its_module(data_params, tmp_path, monkeypatch)
         calls.append((params, prepared_dir, workers))
         return {"miniworld_a/train": {"num_samples": 1}, "miniworld_b/test": {"num_samples": 2}}
 
-    monkeypatch.setitem(sys.modules, "speciarl.data.miniworld", types.SimpleNamespace(render_miniworld=render_miniworld))
+    monkeypatch.setitem(
+        sys.modules, "speciarl.data.miniworld", types.SimpleNamespace(render_miniworld=render_miniworld)
+    )
     params = data_params("cub")
     params.datasets = ["miniworld"]
     results = prepare_datasets(params, console=Console(file=io.StringIO()))
@@ -65,13 +67,13 @@ def test_wordnet_reader_folder_has_lexnames_and_sense_index(cache_dir):
 class FakeSynset:
     """Just what `_below_anchor` reads of an nltk synset."""
 
-    def __init__(self, name: str, paths: list[list["FakeSynset"]] | None = None):
+    def __init__(self, name: str, paths: list[list[FakeSynset]] | None = None):
         self._name, self._paths = name, paths or []
 
     def name(self) -> str:
         return self._name
 
-    def hypernym_paths(self) -> list[list["FakeSynset"]]:
+    def hypernym_paths(self) -> list[list[FakeSynset]]:
         return self._paths
 
 

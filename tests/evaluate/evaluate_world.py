@@ -1,15 +1,18 @@
-"""Hand-made predictions and verdict tables: five runs on both mini world test splits.
+"""Hand-made predictions and verdict tables: five runs on both mini world test splits; the judge
+stats and the training runs' folders (curves, train-time model cards) the report reads.
 
 Every number the tests expect is computed by hand in test_evaluate.py from the tables below.
 None marks a format error (null prediction).
 """
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from speciarl.labels import normalize
+from speciarl.model_card import adapter_card
 from speciarl.predictions import PREDICTION_SCHEMA, PREDICTIONS_FILE, VERDICT_TABLE_SCHEMA
 
 TRUTHS = {
@@ -83,9 +86,14 @@ VERDICTS = {
 def prediction_rows(run: str, dataset: str, answers: list[list[str | None]]) -> list[dict]:
     policy, _, prompt = run.rpartition("-")
     rows = []
-    for image, (truth, samples) in enumerate(zip(TRUTHS[dataset], answers)):
+    # not strict: a test writes a run that covers fewer images than the split has
+    for image, (truth, samples) in enumerate(zip(TRUTHS[dataset], answers, strict=False)):
         for index, answer in enumerate(samples):
-            raw = "<think>looking</think> no tag" if answer is None else f"<think>looking</think><answer>{answer}</answer>"
+            raw = (
+                "<think>looking</think> no tag"
+                if answer is None
+                else f"<think>looking</think><answer>{answer}</answer>"
+            )
             rows.append(
                 {
                     "sample_id": f"{dataset}-{image:04d}",
@@ -116,7 +124,13 @@ def write_predictions(root: Path, predictions: dict = PREDICTIONS) -> None:
 
 def verdict_rows(verdicts: dict = VERDICTS) -> list[dict]:
     return [
-        {"dataset": dataset, "ground_truth": normalize(truth), "prediction": normalize(prediction), "category": category, "judge": judge}
+        {
+            "dataset": dataset,
+            "ground_truth": normalize(truth),
+            "prediction": normalize(prediction),
+            "category": category,
+            "judge": judge,
+        }
         for dataset, pairs in verdicts.items()
         for (truth, prediction), (category, judge) in pairs.items()
     ]
@@ -125,3 +139,33 @@ def verdict_rows(verdicts: dict = VERDICTS) -> list[dict]:
 def write_verdicts(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows, schema=VERDICT_TABLE_SCHEMA), path)
+
+
+# What the eval judge stats name each judge id (stages/judge.py writes them)
+JUDGE_NAMES = {"exact": "exact match", "taxonomy": "taxonomy of the world", "llm:eval-judge": "LLM tiny-judge"}
+# training run -> its GRPO reward per step (curves.csv)
+REWARD_CURVES = {"speciarl": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "binary": [0.0, 0.0, 0.5, 0.5, 1.0, 1.0]}
+
+
+def write_training_runs(runs_dir: Path, curves: dict[str, list[float]] = REWARD_CURVES) -> None:
+    """<runs_dir>/<run>/curves.csv and adapter/README.md (the train-time card) for each run."""
+    for run, rewards in curves.items():
+        folder = runs_dir / run
+        (folder / "adapter").mkdir(parents=True, exist_ok=True)
+        lines = ["step,reward_mean,zero_std_group_share"] + [
+            f"{step},{reward},0.25" for step, reward in enumerate(rewards, 1)
+        ]
+        (folder / "curves.csv").write_text("\n".join(lines) + "\n")
+        params = SimpleNamespace(
+            reward=run,
+            noise=0.0,
+            dataset="miniworld_a",
+            split="train",
+            subset_size=None,
+            subset_seed=42,
+            prompt="general",
+        )
+        params.model_dump = lambda run=run: {"reward": run}
+        policy = SimpleNamespace(model="data/models/base", dtype="float32")
+        card = adapter_card(run, params, policy, "0" * 64, 4, {"steps": len(rewards)}, folder / "adapter")
+        (folder / "adapter" / "README.md").write_text(card)

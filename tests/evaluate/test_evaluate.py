@@ -1,7 +1,7 @@
-"""The evaluate and report stages end to end on the hand-made world of conftest.py.
+"""The evaluate and report stages end to end on the hand-made world of evaluate_world.py (the `world` fixture).
 
-Expected numbers are computed by hand from conftest.PREDICTIONS and conftest.VERDICTS:
-outcome counts per run and dataset, then the definitions of REFERENCE.md section 7.
+Expected numbers are computed by hand from evaluate_world.PREDICTIONS and evaluate_world.VERDICTS:
+outcome counts per run and dataset, then the definitions of docs/method.md#metrics.
 """
 
 import json
@@ -13,7 +13,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from evaluate_world import PREDICTIONS, VERDICTS, verdict_rows, write_predictions, write_verdicts
+from evaluate_world import PREDICTIONS, verdict_rows, write_predictions, write_verdicts
 
 from speciarl.evaluate.per_sample import build_per_sample
 
@@ -23,14 +23,28 @@ REPO = Path(__file__).resolve().parents[2]
 EXPECTED = {
     "base-general": {
         "miniworld_a": (3 / 4, 0.0, 0.0, 0.1, 2 / 4, {"less specific": 2, "generic": 1, "format_error": 1}),
-        "miniworld_b": (3 / 4, 1 / 3, 6 / 13, 0.45, 1 / 4, {"less specific": 1, "specific": 1, "generic": 1, "abstain": 1}),
+        "miniworld_b": (
+            3 / 4,
+            1 / 3,
+            6 / 13,
+            0.45,
+            1 / 4,
+            {"less specific": 1, "specific": 1, "generic": 1, "abstain": 1},
+        ),
     },
     "base-specific": {
         "miniworld_a": (3 / 4, 1 / 3, 6 / 13, 0.3, 3 / 4, {"specific": 1, "less specific": 2, "wrong": 1}),
     },
     "speciarl-general": {
         "miniworld_a": (3 / 4, 2 / 3, 12 / 17, 0.4, 3 / 4, {"specific": 2, "wrong": 1, "less specific": 1}),
-        "miniworld_b": (1.0, 1 / 2, 2 / 3, 0.7, 3 / 4, {"specific": 1, "more specific": 1, "less specific": 1, "generic": 1}),
+        "miniworld_b": (
+            1.0,
+            1 / 2,
+            2 / 3,
+            0.7,
+            3 / 4,
+            {"specific": 1, "more specific": 1, "less specific": 1, "generic": 1},
+        ),
     },
     "binary-general": {
         # "golden winged warbler" has no dash: the judge says specific, text inclusion says no
@@ -38,9 +52,17 @@ EXPECTED = {
         "miniworld_b": (1 / 2, 1.0, 2 / 3, 0.0, 2 / 4, {"format_error": 1, "specific": 2, "wrong": 1}),
     },
     "base-best_of_n": {
-        # best per image: A: specific, specific, less specific, format error; B: specific, more specific, generic, abstain
+        # best per image: A: specific, specific, less specific, format error;
+        # B: specific, more specific, generic, abstain
         "miniworld_a": (3 / 4, 2 / 3, 12 / 17, 0.4, 3 / 4, {"specific": 2, "less specific": 1, "format_error": 1}),
-        "miniworld_b": (3 / 4, 2 / 3, 12 / 17, 0.55, 2 / 4, {"specific": 1, "more specific": 1, "generic": 1, "abstain": 1}),
+        "miniworld_b": (
+            3 / 4,
+            2 / 3,
+            12 / 17,
+            0.55,
+            2 / 4,
+            {"specific": 1, "more specific": 1, "generic": 1, "abstain": 1},
+        ),
     },
 }
 
@@ -91,9 +113,20 @@ def test_evaluate_and_report_end_to_end(world):
 
     # per-sample table: every prediction, with its verdict and who gave it
     per_sample = pl.read_parquet(world["out_dir"] / "per_sample.parquet")
-    expected_rows = sum(len(samples) for datasets in PREDICTIONS.values() for answers in datasets.values() for samples in answers)
+    expected_rows = sum(
+        len(samples) for datasets in PREDICTIONS.values() for answers in datasets.values() for samples in answers
+    )
     assert per_sample.height == expected_rows
-    assert per_sample.columns[:8] == ["run", "dataset", "split", "sample_id", "sample_index", "ground_truth", "prediction", "category"]
+    assert per_sample.columns[:8] == [
+        "run",
+        "dataset",
+        "split",
+        "sample_id",
+        "sample_index",
+        "ground_truth",
+        "prediction",
+        "category",
+    ]
     errors = per_sample.filter(pl.col("category") == "format_error")
     assert errors["prediction"].null_count() == errors.height and errors["judge"].null_count() == errors.height
     llm = per_sample.filter(pl.col("judge") == "llm:eval-judge")
@@ -116,11 +149,29 @@ def test_evaluate_and_report_end_to_end(world):
     assert curve["hm"].to_list() == pytest.approx([0.0, 6 / 13, 12 / 17], abs=1e-6)
     assert curve["score"].to_list() == pytest.approx([-0.3, 0.2, 0.4], abs=1e-6)
 
+    # the headline (DVC metrics): one file per group and run, the group numbers of metrics.json
+    headline = world["out_dir"] / "headline"
+    files = sorted(path.relative_to(headline).as_posix() for path in headline.rglob("*.json"))
+    expected_files = [
+        f"{group}/{run}.json" for run, modes in metrics.items() for mode in modes.values() for group in mode["groups"]
+    ]
+    assert files == sorted(expected_files)
+    entry = metrics["speciarl-general"]["greedy"]["groups"]["domain_b"]["test"]
+    assert json.loads((headline / "domain_b" / "speciarl-general.json").read_text()) == {
+        "test": {name: entry[name] for name in ("specificity", "correctness", "hm", "score")}
+    }
+
     done = run_stage("report", world["params"])
     assert done.returncode == 0, done.stderr
     report_dir = world["report_dir"]
     text = (report_dir / "report.md").read_text()
-    order = ["Base, zero-shot", "Base + `specific` prompt", "RFT (binary reward)", "SpeciaRL", "Base best-of-N (upper bound), N = 3"]
+    order = [
+        "Base, zero-shot",
+        "Base + `specific` prompt",
+        "RFT (binary reward)",
+        "SpeciaRL",
+        "Base best-of-N (upper bound), N = 3",
+    ]
     domain_a = text.split("### domain_a")[1].split("###")[0]
     positions = [domain_a.index(label) for label in order]
     assert positions == sorted(positions)
@@ -129,7 +180,9 @@ def test_evaluate_and_report_end_to_end(world):
     assert [cell.strip("*") for cell in row.split(" | ")[2:7]] == ["0.667", "0.750", "0.706", "0.400", "0.750"]
     rft = next(line for line in domain_a.splitlines() if line.startswith("| RFT"))
     assert rft.split(" | ")[2] == "**1.000**"  # the best single-pass specificity is bold
-    assert "`llm:eval-judge` 2" in text and "`exact`" in text and "## Definitions" in text
+    # judges by what they are (the judge stats' names), not by id
+    assert "LLM tiny-judge 2 (" in text and "exact match " in text and "llm:eval-judge" not in text
+    assert "## Definitions" in text
     assert "| Base + `specific` prompt (1 of 2 datasets) |" in text.split("### both")[1]  # it covers only domain A
     # runs with a quarter of their answers unparseable are flagged, per dataset; best-of-N is not single-pass
     flagged = [line for line in text.split("## Format errors")[1].split("##")[0].splitlines() if line.startswith("- ")]
@@ -137,16 +190,32 @@ def test_evaluate_and_report_end_to_end(world):
         "- Base, zero-shot (`base-general`): 25.0 % on miniworld_a (test)",
         "- RFT (binary reward) (`binary-general`): 25.0 % on miniworld_b (test)",
     ]
+    # training: every run's reward curve, first and last 5 steps by hand; one long CSV for the DVC plot
+    training = text.split("## Training")[1].split("\n## ")[0]
+    assert "| `speciarl` | SpeciaRL | 6 | 0.300 | 0.400 | 25.0 |" in training
+    assert "| `binary` | RFT (binary reward) | 6 | 0.400 | 0.600 | 25.0 |" in training
+    curves = pl.read_csv(report_dir / "reward_curves.csv")
+    assert curves.columns == ["run", "step", "reward_mean"] and curves.height == 12
+    assert curves.filter(pl.col("run") == "binary")["reward_mean"].to_list() == [0.0, 0.0, 0.5, 0.5, 1.0, 1.0]
+    # each adapter's card, with this evaluation's numbers
+    card = (report_dir / "model_cards" / "speciarl" / "README.md").read_text()
+    assert "| `speciarl-general` | miniworld_a | test | 4 | 0.667 | 0.750 | 0.706 | 0.400 |" in card
+    assert sorted(path.parent.name for path in (report_dir / "model_cards").glob("*/README.md")) == [
+        "binary",
+        "speciarl",
+    ]
     images = [line.split("](")[1].rstrip(")") for line in text.splitlines() if line.startswith("![")]
-    assert images and all(not Path(image).is_absolute() and (report_dir / image).stat().st_size > 5000 for image in images)
-    assert {"specificity_vs_correctness.png", "categories_miniworld_a_test.png", "categories_miniworld_b_test.png"} <= set(images)
+    assert images and all(
+        not Path(image).is_absolute() and (report_dir / image).stat().st_size > 5000 for image in images
+    )
+    assert {"specificity_vs_correctness.png", "categories_miniworld_a_test.png", "training_reward.png"} <= set(images)
 
 
 def test_missing_verdict_is_an_error_naming_run_and_pair(world):
     rows = [row for row in verdict_rows() if row["prediction"] != "jay"]
     write_verdicts(world["verdicts"], rows)
     done = run_stage("evaluate", world["params"])
-    assert done.returncode == 1
+    assert done.returncode == 2  # bad input (speciarl.stage)
     message = done.stderr.strip()
     assert message.count("\n") == 0
     assert "no verdict for 1 (dataset, truth, prediction) pair(s)" in message
@@ -156,8 +225,13 @@ def test_missing_verdict_is_an_error_naming_run_and_pair(world):
 
 def test_bad_inputs_fail_before_the_model_is_loaded(world):
     # a category that is not one of the six
-    write_verdicts(world["verdicts"], [{**row, "category": "correct"} if row["prediction"] == "jay" else row for row in verdict_rows()])
-    with pytest.raises(ValueError, match=r"unknown category 'correct' for miniworld_a: truth 'blue jay', prediction 'jay'"):
+    write_verdicts(
+        world["verdicts"],
+        [{**row, "category": "correct"} if row["prediction"] == "jay" else row for row in verdict_rows()],
+    )
+    with pytest.raises(
+        ValueError, match=r"unknown category 'correct' for miniworld_a: truth 'blue jay', prediction 'jay'"
+    ):
         build_per_sample(world["predictions_dir"], world["verdicts"], never_loaded)
     # two different verdicts for one pair
     write_verdicts(world["verdicts"], verdict_rows() + [{**verdict_rows()[0], "category": "wrong"}])
@@ -178,7 +252,9 @@ def test_bad_inputs_fail_before_the_model_is_loaded(world):
     (world["predictions_dir"] / "base-calibrated").rmdir()
     # a run that covers other images of a split than the others
     write_predictions(world["predictions_dir"], {"base-calibrated": {"miniworld_a": [["Bird"]] * 3}})
-    with pytest.raises(ValueError, match=r"miniworld_a/test: run base-calibrated has 3 images, run base-best_of_n has 4"):
+    with pytest.raises(
+        ValueError, match=r"miniworld_a/test: run base-calibrated has 3 images, run base-best_of_n has 4"
+    ):
         build_per_sample(world["predictions_dir"], world["verdicts"], never_loaded)
 
 
@@ -188,5 +264,9 @@ def test_format_error_flag_must_match_a_null_prediction(world):
     flags = table["format_error"].to_pylist()
     flags[0] = True  # "Warbler" flagged as a format error
     pq.write_table(table.set_column(table.schema.get_field_index("format_error"), "format_error", [flags]), path)
-    with pytest.raises(ValueError, match=r"base-general/predictions.parquet: sample miniworld_a-0000 index 0: format_error=True but prediction='Warbler'"):
+    with pytest.raises(
+        ValueError,
+        match=r"base-general/predictions.parquet: sample miniworld_a-0000 index 0: "
+        r"format_error=True but prediction='Warbler'",
+    ):
         build_per_sample(world["predictions_dir"], world["verdicts"], never_loaded)

@@ -1,4 +1,4 @@
-"""Golden tests for speciarl.metrics.summarize (REFERENCE.md section 7) and the judge-free text inclusion."""
+"""Golden tests for speciarl.metrics.summarize (docs/method.md#metrics) and the judge-free text inclusion."""
 
 import pytest
 
@@ -59,7 +59,9 @@ def test_empty_input_is_an_error():
 
 
 def test_best_of_ranking_puts_more_specific_first_and_format_error_last():
-    ranked = sorted([FORMAT_ERROR, "wrong", "generic", "more specific", "abstain", "specific", "less specific"], key=outcome_rank)
+    ranked = sorted(
+        [FORMAT_ERROR, "wrong", "generic", "more specific", "abstain", "specific", "less specific"], key=outcome_rank
+    )
     assert ranked == list(OUTCOMES)
     assert ranked[0] == "more specific" and ranked[-1] == FORMAT_ERROR
 

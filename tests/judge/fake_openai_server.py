@@ -41,7 +41,11 @@ def build_app(config: dict) -> FastAPI:
     expected_auth = f"Bearer {config['api_key']}"
     attempts: Counter = Counter()
     seen = {"requests": 0, "answered": 0, "inflight": 0, "max_inflight": 0, "structured": 0, "plain": 0}
-    successes_fd = os.open(config["successes_file"], os.O_WRONLY | os.O_CREAT | os.O_APPEND) if config.get("successes_file") else None
+    successes_fd = (
+        os.open(config["successes_file"], os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        if config.get("successes_file")
+        else None
+    )
 
     async def record_success(pair: str) -> None:
         # Runs right after the response bytes went to the socket, with no await in between (no
@@ -66,7 +70,10 @@ def build_app(config: dict) -> FastAPI:
     async def models(request: Request):
         if (error := refused(request)) is not None:
             return error
-        return {"object": "list", "data": [{"id": model, "object": "model", "created": 0, "owned_by": config.get("owned_by", "fake")}]}
+        return {
+            "object": "list",
+            "data": [{"id": model, "object": "model", "created": 0, "owned_by": config.get("owned_by", "fake")}],
+        }
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request, body: dict):

@@ -37,7 +37,7 @@ class FakeServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def start(self, **overrides) -> "FakeServer":
+    def start(self, **overrides) -> FakeServer:
         self.config.update(overrides)
         config_path = self.workdir / "fake_server.json"
         config_path.write_text(json.dumps(self.config))

@@ -1,4 +1,5 @@
-"""Golden tests of speciarl.labels: categories, normalisation (REFERENCE.md section 3), answer extraction."""
+"""Golden tests of speciarl.labels: categories, normalisation (docs/method.md#label-normalisation) and answer
+extraction (docs/method.md#answer-format-and-extraction)."""
 
 import pytest
 
@@ -9,7 +10,10 @@ def test_categories_are_the_six_in_order():
     assert [c.value for c in Category] == ["more specific", "specific", "less specific", "generic", "abstain", "wrong"]
     assert [c.rank for c in Category] == list(range(6))
     assert {c for c in Category if c.is_correct} == {
-        Category.MORE_SPECIFIC, Category.SPECIFIC, Category.LESS_SPECIFIC, Category.GENERIC
+        Category.MORE_SPECIFIC,
+        Category.SPECIFIC,
+        Category.LESS_SPECIFIC,
+        Category.GENERIC,
     }
 
 
@@ -56,8 +60,6 @@ def test_normalize_is_idempotent(text):
         ("no tags at all", None),
         ("<answer></answer>", None),
         ("<answer>   </answer>", None),
-        ("<answer>robin</answer><answer>cardinal</answer>", None),
-        ("<answer>robin</answer> then <answer>", None),
         ("<answer>unterminated", None),
         ("</answer>backwards<answer>", None),
         ("<ANSWER>upper</ANSWER>", None),
@@ -65,4 +67,33 @@ def test_normalize_is_idempotent(text):
     ],
 )
 def test_extract_answer_golden(completion, expected):
+    assert extract_answer(completion) == expected
+
+
+# The authors' rule: the first <answer>...</answer> pair decides and whatever follows is ignored;
+# an empty first answer stays a format error even when a later pair holds a label.
+@pytest.mark.parametrize(
+    "completion, expected",
+    [
+        # repeated tags
+        ("<answer>robin</answer><answer>cardinal</answer>", "robin"),
+        ("<think>robin?</think><answer>Robin</answer>\n<think>or not</think><answer>cardinal</answer>", "Robin"),
+        ("<answer>robin</answer><answer>robin</answer><answer>robin</answer>", "robin"),
+        # text after the first pair
+        ("<answer>warbler</answer> I am fairly sure.", "warbler"),
+        ("<answer>warbler</answer> then <answer>", "warbler"),
+        ("<answer>warbler</answer></answer>", "warbler"),
+        ("<think>a</think><answer>crow</answer><|im_end|>garbage <answer>", "crow"),
+        # nested or unclosed tags: the shortest match from the first opening tag
+        ("<answer>robin <answer>cardinal</answer>", "robin <answer>cardinal"),
+        ("<answer><answer>cardinal</answer></answer>", "<answer>cardinal"),
+        ("<answer>robin", None),
+        ("<answer>robin <answer>cardinal", None),
+        ("text </answer> then <answer>finch</answer>", "finch"),
+        # empty first answer: a format error, whatever follows
+        ("<answer></answer><answer>robin</answer>", None),
+        ("<answer> \n\t </answer> <answer>robin</answer>", None),
+    ],
+)
+def test_extract_answer_takes_the_first_pair(completion, expected):
     assert extract_answer(completion) == expected

@@ -10,14 +10,14 @@ import subprocess
 import sys
 import time
 
+from judge_fakes import API_KEY, free_port
+
 from speciarl import cli
 from speciarl.judge.cascade import JudgeService
 from speciarl.judge.llm import LLMJudge
 from speciarl.judge.params import LLMParams
 from speciarl.judge.prompt import LABELS
 from speciarl.judge.store import VerdictStore
-
-from judge_fakes import API_KEY, free_port
 
 KEY_ENV = "FAKE_JUDGE_KEY"
 
@@ -45,15 +45,21 @@ def stored_categories(store_dir, judge_id: str) -> dict[tuple[str, str], str]:
 def test_errors_timeouts_and_garbage_are_retried_and_garbage_never_stored(fake_server, tmp_path):
     truth = labelled_pairs(12)
     pairs = list(truth)
-    server = fake_server({
-        "labels": {tsv(p): c for p, c in truth.items()},
-        "script": {tsv(pairs[0]): ["500"], tsv(pairs[1]): ["hang"], tsv(pairs[2]): ["garbage"],
-                   tsv(pairs[3]): ["500", "500"]},
-        "garbage": [tsv(pairs[4])],
-        "hang_s": 2.0,
-        "delay_s": 0.02,
-        "owned_by": "vllm",
-    })
+    server = fake_server(
+        {
+            "labels": {tsv(p): c for p, c in truth.items()},
+            "script": {
+                tsv(pairs[0]): ["500"],
+                tsv(pairs[1]): ["hang"],
+                tsv(pairs[2]): ["garbage"],
+                tsv(pairs[3]): ["500", "500"],
+            },
+            "garbage": [tsv(pairs[4])],
+            "hang_s": 2.0,
+            "delay_s": 0.02,
+            "owned_by": "vllm",
+        }
+    )
     llm = make_llm(server)
     with JudgeService(VerdictStore(tmp_path / "store"), {}, llm) as service:
         categories = service.judge([("nodata", t, p) for t, p in pairs])
@@ -94,16 +100,35 @@ def test_cli_survives_a_server_crash_and_completes_after_restart(fake_server, tm
     records += [{"ground_truth": "TRUTH 7", "prediction": "guess 7"}, {"ground_truth": "truth 1", "prediction": None}]
     pairs_file = tmp_path / "pairs.jsonl"
     pairs_file.write_text("".join(json.dumps(r) + "\n" for r in records))
-    server = fake_server({
-        "labels": {tsv(p): c for p, c in truth.items()},
-        "delay_s": 0.03,
-        "die_after": 15,
-        "script": {tsv(pairs[0]): ["500"], tsv(pairs[1]): ["garbage"]},
-        "garbage": [tsv(pairs[2]), tsv(pairs[3])],
-    })
-    args = ["--pairs", str(pairs_file), "--store", str(tmp_path / "store"), "--llm-endpoint", server.url,
-            "--llm-model", "fake-judge", "--api-key-env", KEY_ENV, "--concurrency", "4", "--timeout-s", "2",
-            "--max-attempts", "2", "--backoff-s", "0.01"]
+    server = fake_server(
+        {
+            "labels": {tsv(p): c for p, c in truth.items()},
+            "delay_s": 0.03,
+            "die_after": 15,
+            "script": {tsv(pairs[0]): ["500"], tsv(pairs[1]): ["garbage"]},
+            "garbage": [tsv(pairs[2]), tsv(pairs[3])],
+        }
+    )
+    args = [
+        "--pairs",
+        str(pairs_file),
+        "--store",
+        str(tmp_path / "store"),
+        "--llm-endpoint",
+        server.url,
+        "--llm-model",
+        "fake-judge",
+        "--api-key-env",
+        KEY_ENV,
+        "--concurrency",
+        "4",
+        "--timeout-s",
+        "2",
+        "--max-attempts",
+        "2",
+        "--backoff-s",
+        "0.01",
+    ]
 
     code, out, err = run_cli(args, capsys)
     assert code == 1, err
@@ -136,18 +161,35 @@ def test_killing_the_judge_loses_only_the_requests_in_flight(fake_server, tmp_pa
     pairs_file = tmp_path / "pairs.jsonl"
     pairs_file.write_text("".join(json.dumps({"ground_truth": t, "prediction": p}) + "\n" for t, p in truth))
     server = fake_server({"labels": {tsv(p): c for p, c in truth.items()}, "delay_s": 0.05})
-    args = ["--pairs", str(pairs_file), "--store", str(tmp_path / "store"), "--llm-endpoint", server.url,
-            "--llm-model", "fake-judge", "--api-key-env", KEY_ENV, "--concurrency", "4"]
-    judge = subprocess.Popen([sys.executable, "-m", "speciarl.cli", "judge", *args], env={**os.environ, KEY_ENV: API_KEY},
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    args = [
+        "--pairs",
+        str(pairs_file),
+        "--store",
+        str(tmp_path / "store"),
+        "--llm-endpoint",
+        server.url,
+        "--llm-model",
+        "fake-judge",
+        "--api-key-env",
+        KEY_ENV,
+        "--concurrency",
+        "4",
+    ]
+    judge = subprocess.Popen(
+        [sys.executable, "-m", "speciarl.cli", "judge", *args],
+        env={**os.environ, KEY_ENV: API_KEY},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     while server.stats()["answered"] < 20:
         assert judge.poll() is None, "the judge finished before it could be killed"
         time.sleep(0.01)
     judge.kill()  # SIGKILL, mid-run
     judge.wait()
     answered = server.stats()["answered"]
-    llm_id = LLMJudge("fake-judge", base_url=server.url, api_key=API_KEY,
-                      chat_template_kwargs=LLMParams().chat_template_kwargs).judge_id
+    llm_id = LLMJudge(
+        "fake-judge", base_url=server.url, api_key=API_KEY, chat_template_kwargs=LLMParams().chat_template_kwargs
+    ).judge_id
     stored = stored_categories(tmp_path / "store", llm_id)
     assert set(stored) <= set(server.successes()) and all(truth[p] == c for p, c in stored.items())
     assert len(stored) >= answered - 2 * 4  # at most the replies in flight and one write batch are lost
@@ -157,10 +199,25 @@ def test_a_refused_key_or_unknown_model_stops_with_one_line(fake_server, tmp_pat
     server = fake_server({"default_label": "wrong"})
     pairs_file = tmp_path / "pairs.jsonl"
     pairs_file.write_text(json.dumps({"ground_truth": "a", "prediction": "b"}) + "\n")
-    args = ["--pairs", str(pairs_file), "--store", str(tmp_path / "store"), "--llm-endpoint", server.url,
-            "--llm-model", "fake-judge", "--api-key-env", KEY_ENV, "--backoff-s", "0.01"]
+    args = [
+        "--pairs",
+        str(pairs_file),
+        "--store",
+        str(tmp_path / "store"),
+        "--llm-endpoint",
+        server.url,
+        "--llm-model",
+        "fake-judge",
+        "--api-key-env",
+        KEY_ENV,
+        "--backoff-s",
+        "0.01",
+    ]
     wrong = subprocess.run(  # the installed entry point, with a wrong key
-        [sys.executable, "-m", "speciarl.cli", "judge", *args], capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "speciarl.cli", "judge", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, KEY_ENV: "not-the-key"},
     )
     assert wrong.returncode == 2 and "refused the request" in wrong.stderr and "Traceback" not in wrong.stderr

@@ -17,14 +17,54 @@ CUB = Taxonomy.from_paths(
     "cub",
     ["order", "family", "genus", "species"],
     {
-        "Golden-winged Warbler": [("order", "Passeriformes"), ("family", "Parulidae"), ("genus", "Vermivora"), ("species", "Golden-winged Warbler")],
-        "Blue-winged Warbler": [("order", "Passeriformes"), ("family", "Parulidae"), ("genus", "Vermivora"), ("species", "Blue-winged Warbler")],
-        "Northern Cardinal": [("order", "Passeriformes"), ("family", "Cardinalidae"), ("genus", "Cardinalis"), ("species", "Northern Cardinal")],
-        "American Crow": [("order", "Passeriformes"), ("family", "Corvidae"), ("genus", "Corvus"), ("species", "American Crow")],
-        "Common Raven": [("order", "Passeriformes"), ("family", "Corvidae"), ("genus", "Corvus"), ("species", "Common Raven")],
-        "Song Sparrow": [("order", "Passeriformes"), ("family", "Passerellidae"), ("genus", "Melospiza"), ("species", "Song Sparrow")],
-        "House Sparrow": [("order", "Passeriformes"), ("family", "Passeridae"), ("genus", "Passer"), ("species", "House Sparrow")],
-        "Laysan Albatross": [("order", "Procellariiformes"), ("family", "Diomedeidae"), ("genus", "Phoebastria"), ("species", "Laysan Albatross")],
+        "Golden-winged Warbler": [
+            ("order", "Passeriformes"),
+            ("family", "Parulidae"),
+            ("genus", "Vermivora"),
+            ("species", "Golden-winged Warbler"),
+        ],
+        "Blue-winged Warbler": [
+            ("order", "Passeriformes"),
+            ("family", "Parulidae"),
+            ("genus", "Vermivora"),
+            ("species", "Blue-winged Warbler"),
+        ],
+        "Northern Cardinal": [
+            ("order", "Passeriformes"),
+            ("family", "Cardinalidae"),
+            ("genus", "Cardinalis"),
+            ("species", "Northern Cardinal"),
+        ],
+        "American Crow": [
+            ("order", "Passeriformes"),
+            ("family", "Corvidae"),
+            ("genus", "Corvus"),
+            ("species", "American Crow"),
+        ],
+        "Common Raven": [
+            ("order", "Passeriformes"),
+            ("family", "Corvidae"),
+            ("genus", "Corvus"),
+            ("species", "Common Raven"),
+        ],
+        "Song Sparrow": [
+            ("order", "Passeriformes"),
+            ("family", "Passerellidae"),
+            ("genus", "Melospiza"),
+            ("species", "Song Sparrow"),
+        ],
+        "House Sparrow": [
+            ("order", "Passeriformes"),
+            ("family", "Passeridae"),
+            ("genus", "Passer"),
+            ("species", "House Sparrow"),
+        ],
+        "Laysan Albatross": [
+            ("order", "Procellariiformes"),
+            ("family", "Diomedeidae"),
+            ("genus", "Phoebastria"),
+            ("species", "Laysan Albatross"),
+        ],
     },
     synonyms={
         "Golden-winged Warbler": ["Vermivora chrysoptera"],
@@ -128,7 +168,7 @@ def test_aircraft(truth, prediction, expected):
     assert judge_by_taxonomy(AIRCRAFT, truth, prediction) == expected
 
 
-# Oxford-IIIT Pets: pet > cat | dog > breed. "dog" for a breed is generic (REFERENCE.md): close 0.
+# Oxford-IIIT Pets: pet > cat | dog > breed. "dog" for a breed is generic (docs/method.md#verdict-categories): close 0.
 PETS = Taxonomy.from_paths(
     "pets",
     ["pet", "species", "breed"],
@@ -167,13 +207,15 @@ def test_pets(truth, prediction, expected):
 
 
 def test_descendant_of_the_truth_is_more_specific():
-    # REFERENCE.md: "samoyed" for the truth "dog"; classes need not be leaves.
+    # docs/method.md#verdict-categories: "samoyed" for the truth "dog"; classes need not be leaves.
     taxonomy = Taxonomy.from_paths(
         "animals",
         ["kingdom", "species", "breed"],
-        {"dog": [("kingdom", "animal"), ("species", "dog")],
-         "Samoyed": [("kingdom", "animal"), ("species", "dog"), ("breed", "Samoyed")],
-         "cat": [("kingdom", "animal"), ("species", "cat")]},
+        {
+            "dog": [("kingdom", "animal"), ("species", "dog")],
+            "Samoyed": [("kingdom", "animal"), ("species", "dog"), ("breed", "Samoyed")],
+            "cat": [("kingdom", "animal"), ("species", "cat")],
+        },
     )
     assert judge_by_taxonomy(taxonomy, "dog", "samoyed") == MORE
     assert judge_by_taxonomy(taxonomy, "cat", "samoyed") == WRONG
@@ -188,8 +230,16 @@ CARS = Taxonomy.from_paths(
         "Audi S4 Sedan 2012": [("make", "Audi"), ("model", "Audi S4 Sedan"), ("year", "Audi S4 Sedan 2012")],
         "Audi S4 Sedan 2007": [("make", "Audi"), ("model", "Audi S4 Sedan"), ("year", "Audi S4 Sedan 2007")],
         "Audi TT RS Coupe 2012": [("make", "Audi"), ("model", "Audi TT RS Coupe"), ("year", "Audi TT RS Coupe 2012")],
-        "AM General Hummer SUV 2000": [("make", "AM General"), ("model", "AM General Hummer SUV"), ("year", "AM General Hummer SUV 2000")],
-        "HUMMER H2 SUT Crew Cab 2009": [("make", "HUMMER"), ("model", "HUMMER H2 SUT Crew Cab"), ("year", "HUMMER H2 SUT Crew Cab 2009")],
+        "AM General Hummer SUV 2000": [
+            ("make", "AM General"),
+            ("model", "AM General Hummer SUV"),
+            ("year", "AM General Hummer SUV 2000"),
+        ],
+        "HUMMER H2 SUT Crew Cab 2009": [
+            ("make", "HUMMER"),
+            ("model", "HUMMER H2 SUT Crew Cab"),
+            ("year", "HUMMER H2 SUT Crew Cab 2009"),
+        ],
     },
 )
 
@@ -268,8 +318,10 @@ MINI = Taxonomy.from_paths(
     "miniworld_a",
     ["generic", "group", "fine"],
     {
-        **{f"{color} finch": [("generic", "bird"), ("group", "finch"), ("fine", f"{color} finch")]
-           for color in ("red", "crimson", "scarlet", "ruby", "cherry")},
+        **{
+            f"{color} finch": [("generic", "bird"), ("group", "finch"), ("fine", f"{color} finch")]
+            for color in ("red", "crimson", "scarlet", "ruby", "cherry")
+        },
         "blue jay": [("generic", "bird"), ("group", "jay"), ("fine", "blue jay")],
         "green jay": [("generic", "bird"), ("group", "jay"), ("fine", "green jay")],
     },
@@ -312,6 +364,18 @@ def test_abstain_phrases_are_normalised_and_not_taxonomy_names():
 def test_judge_id_tracks_taxonomy_and_closeness():
     ids = {TaxonomyJudge(CUB, 1).judge_id, TaxonomyJudge(CUB, 2).judge_id, TaxonomyJudge(MINI, 1).judge_id}
     assert len(ids) == 3 and all(i.startswith("taxonomy:") for i in ids)
-    assert TaxonomyJudge(CUB, 2).judge_id == TaxonomyJudge(Taxonomy.from_paths("cub", CUB.levels, {
-        label: [(CUB.nodes[n].level, CUB.nodes[n].name) for n in [x.id for x in CUB.lineage(node)]]
-        for label, node in CUB.classes.items()}, {n.name: n.synonyms for n in CUB.nodes.values() if n.synonyms}), 2).judge_id
+    assert (
+        TaxonomyJudge(CUB, 2).judge_id
+        == TaxonomyJudge(
+            Taxonomy.from_paths(
+                "cub",
+                CUB.levels,
+                {
+                    label: [(CUB.nodes[n].level, CUB.nodes[n].name) for n in [x.id for x in CUB.lineage(node)]]
+                    for label, node in CUB.classes.items()
+                },
+                {n.name: n.synonyms for n in CUB.nodes.values() if n.synonyms},
+            ),
+            2,
+        ).judge_id
+    )

@@ -8,13 +8,12 @@ import socket
 
 import httpx
 import pytest
+from tiny_judge_model import build_tiny_judge
 
 from speciarl.judge.cascade import JudgeService
 from speciarl.judge.llm import LLMJudge, LLMJudgeError
 from speciarl.judge.params import LLMParams, ServeParams
 from speciarl.judge.store import VerdictStore
-
-from tiny_judge_model import build_tiny_judge
 
 PAIRS = [("nodata", "Golden-winged Warbler", "warbler"), ("nodata", "757-200", "commercial airliner")]
 
@@ -25,7 +24,12 @@ def managed_llm(tmp_path_factory):
     model = build_tiny_judge(tmp_path_factory.mktemp("tiny-judge"))
     params = LLMParams(
         serve=ServeParams(backend="transformers", args=["--device", "cpu"], startup_timeout_s=300),
-        model=str(model), max_tokens=1, max_attempts=2, backoff_s=0.01, timeout_s=120, concurrency=2,
+        model=str(model),
+        max_tokens=1,
+        max_attempts=2,
+        backoff_s=0.01,
+        timeout_s=120,
+        concurrency=2,
     )
     llm = LLMJudge.from_params(params)
     yield llm
@@ -67,8 +71,15 @@ def test_server_is_bound_to_loopback_and_requires_the_key(managed_llm):
 def test_garbage_replies_are_retried_reported_and_never_stored(managed_llm, tmp_path):
     base_url, api_key = managed_llm.server.start()
     # Two tokens let the tiny model say "specific wrong": not one label, so not a verdict.
-    chatty = LLMJudge(managed_llm.model, base_url=base_url, api_key=api_key, max_tokens=4, max_attempts=2,
-                      backoff_s=0.01, timeout_s=120)
+    chatty = LLMJudge(
+        managed_llm.model,
+        base_url=base_url,
+        api_key=api_key,
+        max_tokens=4,
+        max_attempts=2,
+        backoff_s=0.01,
+        timeout_s=120,
+    )
     with JudgeService(VerdictStore(tmp_path / "store"), {}, chatty) as service:
         assert service.judge(PAIRS) == [None, None]
         stats = service.stats

@@ -1,6 +1,6 @@
 """Writer subprocess for the store tests: store PATH FIRST COUNT BATCH DELAY.
 
-Puts verdicts FIRST..FIRST+COUNT-1 (conftest.make_verdict) in batches of BATCH and, after each
+Puts verdicts FIRST..FIRST+COUNT-1 (store_world.make_verdict) in batches of BATCH and, after each
 put_many has returned, prints 'stored A B' (the batch's first and last index) and flushes.
 """
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from conftest import make_verdict  # noqa: E402
+from store_world import make_verdict  # noqa: E402
 
 from speciarl.judge.store import VerdictStore  # noqa: E402
 

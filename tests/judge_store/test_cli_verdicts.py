@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import make_verdict
+from store_world import make_verdict
 
 from speciarl.cli import main
 from speciarl.judge.store import VerdictStore
@@ -29,13 +29,21 @@ def row(truth, prediction, category, judge="human"):
 
 def test_share_verdicts_between_two_stores(tmp_path):
     # each CLI start pays for importing every subcommand's libraries: keep this to a few calls
-    (tmp_path / "mine.jsonl").write_text(row("lion", "panthera leo", "specific") + "\n" + row("lion", "cat", "generic") + "\n")
-    (tmp_path / "theirs.jsonl").write_text(row("lion", "cat", "wrong") + "\n" + row("dog", "samoyed", "more specific") + "\n")
+    (tmp_path / "mine.jsonl").write_text(
+        row("lion", "panthera leo", "specific") + "\n" + row("lion", "cat", "generic") + "\n"
+    )
+    (tmp_path / "theirs.jsonl").write_text(
+        row("lion", "cat", "wrong") + "\n" + row("dog", "samoyed", "more specific") + "\n"
+    )
     VerdictStore(tmp_path / "mine").import_(tmp_path / "mine.jsonl", UNCHECKED)
     VerdictStore(tmp_path / "theirs").import_(tmp_path / "theirs.jsonl", UNCHECKED)
 
     refused = speciarl("verdicts", "merge", "--into", "mine", "theirs", cwd=tmp_path)
-    assert refused.returncode == 2 and "unknown judge 'human'" in refused.stderr and "--allow-unknown-judges" in refused.stderr
+    assert (
+        refused.returncode == 2
+        and "unknown judge 'human'" in refused.stderr
+        and "--allow-unknown-judges" in refused.stderr
+    )
     merge = speciarl("verdicts", "merge", "--allow-unknown-judges", "--into", "mine", "theirs", cwd=tmp_path)
     assert merge.returncode == 1, merge.stderr  # a conflict: reported, both verdicts kept, the rest merged
     assert "1 new, 0 duplicates, 1 conflicts" in merge.stdout
@@ -96,7 +104,14 @@ def test_compact_and_stats_output(tmp_path, capsys):
     code, out, _ = run_main(capsys, "verdicts", "export", "--store", tmp_path, "--out", tmp_path / "v.jsonl")
     assert code == 0 and "exported 50 verdicts" in out
     lines = (tmp_path / "v.jsonl").read_text().splitlines()
-    assert len(lines) == 50 and set(json.loads(lines[0])) == {"ground_truth", "prediction", "category", "judge", "key", "created"}
+    assert len(lines) == 50 and set(json.loads(lines[0])) == {
+        "ground_truth",
+        "prediction",
+        "category",
+        "judge",
+        "key",
+        "created",
+    }
 
 
 @pytest.mark.parametrize("extension", [".jsonl", ".parquet"])
@@ -106,6 +121,10 @@ def test_import_export_through_the_cli(tmp_path, capsys, extension):
     assert run_main(capsys, "verdicts", "export", "--store", tmp_path / "a", "--out", out)[0] == 0
     table = pq.read_table(out) if extension == ".parquet" else None
     assert table is None or table.column_names == ["ground_truth", "prediction", "category", "judge", "key", "created"]
-    code, text, _ = run_main(capsys, "verdicts", "import", "--allow-unknown-judges", "--store", tmp_path / "b", out, out)
+    code, text, _ = run_main(
+        capsys, "verdicts", "import", "--allow-unknown-judges", "--store", tmp_path / "b", out, out
+    )
     assert code == 0 and "30 new, 0 duplicates" in text and "0 new, 30 duplicates" in text
-    assert sorted(v.key for v in VerdictStore(tmp_path / "b").iter_verdicts()) == sorted(make_verdict(i).key for i in range(30))
+    assert sorted(v.key for v in VerdictStore(tmp_path / "b").iter_verdicts()) == sorted(
+        make_verdict(i).key for i in range(30)
+    )

@@ -7,14 +7,13 @@ import os
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import make_verdict
+from store_world import make_verdict
 
 from speciarl.judge import store_format
+from speciarl.judge.store import MergeReport, Verdict, VerdictStore, merge_stores, verdict_key
 from speciarl.judge.store_checks import KnownJudges
 from speciarl.judge.store_index import SortedKeys, key_words
-from speciarl.judge.store import MergeReport, Verdict, VerdictStore, merge_stores, verdict_key
 from speciarl.labels import FORMAT_ERROR, Category
-
 
 # judge ids of these tests are no judge of this project's: taken unchecked
 UNCHECKED = KnownJudges(allow_unknown=True).check
@@ -175,12 +174,16 @@ def test_merge_keeps_both_sides_of_a_conflict_and_the_earliest_wins(tmp_path):
     source.put_many([make_verdict(7, Category.ABSTAIN, created=1_600_000_000.0)])  # earlier: it becomes the verdict
     report = merge_stores(tmp_path / "a", [tmp_path / "b"], UNCHECKED)
     assert report.new == 5 and report.duplicates == 3
-    assert sorted(report.conflicts) == sorted([
-        (make_verdict(7).key, Category.ABSTAIN, make_verdict(7).category),
-        (make_verdict(8).key, make_verdict(8).category, Category.ABSTAIN),
-    ])
+    assert sorted(report.conflicts) == sorted(
+        [
+            (make_verdict(7).key, Category.ABSTAIN, make_verdict(7).category),
+            (make_verdict(8).key, make_verdict(8).category, Category.ABSTAIN),
+        ]
+    )
     merged = VerdictStore(tmp_path / "a")
-    assert merged.get(make_verdict(7).key).category is Category.ABSTAIN and merged.get(make_verdict(8).key) == make_verdict(8)
+    assert merged.get(make_verdict(7).key).category is Category.ABSTAIN and merged.get(
+        make_verdict(8).key
+    ) == make_verdict(8)
     assert len(merged) == 15 and merged.stats()["conflicts"] == 2  # both sides' verdicts are kept
     again = merge_stores(tmp_path / "a", [tmp_path / "b"], UNCHECKED)  # key 7: the source's is the verdict now
     assert again == MergeReport(0, 9, [(make_verdict(8).key, make_verdict(8).category, Category.ABSTAIN)])
@@ -197,11 +200,12 @@ def test_compaction_preserves_content_and_leaves_live_writers_alone(tmp_path):
     finished.close()
     live = VerdictStore(tmp_path)
     live.put_many(verdicts[600:800])
-    (tmp_path / "base-x.parquet.tmp").write_bytes(b"debris of a crashed compaction")
+    debris = tmp_path / ".base-x.parquet.0123456789ab.partial"  # the temporary name of speciarl.atomic
+    debris.write_bytes(b"debris of a crashed compaction")
 
     compactor = VerdictStore(tmp_path)
     compactor.compact()
-    assert len(files(tmp_path, "base-")) == 1 and not (tmp_path / "base-x.parquet.tmp").exists()
+    assert len(files(tmp_path, "base-")) == 1 and not debris.exists()
     assert files(tmp_path, "seg-") == [live._writer.name]  # still open: left alone
 
     live.put_many(verdicts[800:])  # the live writer goes on after the compaction
@@ -234,7 +238,10 @@ def test_export_import_round_trip(tmp_path, extension):
 
 def test_import_without_key_computes_it(tmp_path):
     path = tmp_path / "human.jsonl"
-    path.write_text(json.dumps({"ground_truth": "lion", "prediction": "panthera leo", "category": "specific", "judge": "human"}) + "\n\n")
+    path.write_text(
+        json.dumps({"ground_truth": "lion", "prediction": "panthera leo", "category": "specific", "judge": "human"})
+        + "\n\n"
+    )
     store = VerdictStore(tmp_path / "s")
     assert store.import_(path, UNCHECKED) == 1
     verdict = store.get(verdict_key("lion", "panthera leo", "human"))
@@ -246,10 +253,19 @@ def test_import_without_key_computes_it(tmp_path):
     [
         ("{not json", "line 2: not valid JSON"),
         ('["a list"]', "line 2: expected a JSON object"),
-        ('{"ground_truth": "lion", "prediction": "cat", "category": "format_error", "judge": "x"}', "line 2: category 'format_error'"),
-        ('{"ground_truth": "lion", "prediction": "Cat", "category": "wrong", "judge": "x"}', "line 2: prediction 'Cat' is not normalised"),
+        (
+            '{"ground_truth": "lion", "prediction": "cat", "category": "format_error", "judge": "x"}',
+            "line 2: category 'format_error'",
+        ),
+        (
+            '{"ground_truth": "lion", "prediction": "Cat", "category": "wrong", "judge": "x"}',
+            "line 2: prediction 'Cat' is not normalised",
+        ),
         ('{"ground_truth": "lion", "prediction": "cat", "category": "wrong"}', "line 2: judge must be a string"),
-        ('{"ground_truth": "lion", "prediction": "cat", "category": "wrong", "judge": "x", "key": "XYZ"}', "line 2: key 'XYZ'"),
+        (
+            '{"ground_truth": "lion", "prediction": "cat", "category": "wrong", "judge": "x", "key": "XYZ"}',
+            "line 2: key 'XYZ'",
+        ),
     ],
 )
 def test_import_rejects_a_bad_row_and_imports_nothing(tmp_path, line, message):
@@ -295,7 +311,9 @@ def test_key_words_accept_only_well_formed_keys():
 
 def test_the_sorted_index_misses_only_keys_sharing_high_bits():
     # forged keys: the store refuses them, and real keys sharing 64 bits are not to be found
-    twins = [dataclasses.replace(make_verdict(i), key="ab" * 8 + suffix) for i, suffix in ((1, "0" * 16), (2, "f" * 16))]
+    twins = [
+        dataclasses.replace(make_verdict(i), key="ab" * 8 + suffix) for i, suffix in ((1, "0" * 16), (2, "f" * 16))
+    ]
     others = [make_verdict(i) for i in range(3, 1000)]
     index = SortedKeys({v.key: v for v in twins + others})
     queries = [v.key for v in twins + others[:100]] + ["ab" * 8 + "1" * 16, "0" * 32]

@@ -5,9 +5,9 @@ import os
 import shutil
 
 import pytest
-from conftest import make_verdict
 from dvc.exceptions import DvcException
 from dvc.repo import Repo
+from store_world import make_verdict
 
 from speciarl.judge.store import VerdictStore, merge_stores
 from speciarl.judge.store_checks import KnownJudges
@@ -93,4 +93,6 @@ def test_pulling_over_unshared_local_verdicts_loses_none(tmp_path):
     everyone = [*range(130), *range(200, 250)]
     assert sorted(v.key for v in merged.iter_verdicts()) == sorted(make_verdict(i).key for i in everyone)
     assert merged.get(make_verdict(129).key).category is Category.ABSTAIN  # the earliest, as on alice's side
-    assert merged.conflicts() == [(make_verdict(129).key, Category.ABSTAIN, make_verdict(129).category)]  # bob's is kept too
+    assert merged.conflicts() == [
+        (make_verdict(129).key, Category.ABSTAIN, make_verdict(129).category)
+    ]  # bob's is kept too

@@ -8,7 +8,7 @@ import random
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import make_verdict
+from store_world import make_verdict
 
 from speciarl.cli import main
 from speciarl.data.taxonomy import Node, Taxonomy
@@ -55,7 +55,9 @@ def test_a_damaged_block_loses_only_its_own_verdicts(tmp_path, capsys):
     flip(path, (second + third) // 2, count=2)  # the middle of the second block's payload
 
     store = VerdictStore(tmp_path)
-    assert sorted(v.key for v in store.iter_verdicts()) == sorted(make_verdict(i).key for i in [*range(1000), *range(2000, 3000)])
+    assert sorted(v.key for v in store.iter_verdicts()) == sorted(
+        make_verdict(i).key for i in [*range(1000), *range(2000, 3000)]
+    )
     stats = store.stats()
     assert stats["torn_bytes"] == 0
     assert stats["damaged"] == [{"file": path.name, "offset": second, "bytes": third - second, "blocks_skipped": 1}]
@@ -124,7 +126,9 @@ def test_bit_flips_in_a_compacted_file_never_read_back_different(tmp_path):
             assert base in str(error)
             outcomes["error"] += 1
             continue
-        got = sorted((v.key, v.ground_truth, v.prediction, v.category, v.judge, v.created) for v in read.iter_verdicts())
+        got = sorted(
+            (v.key, v.ground_truth, v.prediction, v.category, v.judge, v.created) for v in read.iter_verdicts()
+        )
         assert got == expected, f"a flip at byte {position} of {len(intact)} read back different"
         outcomes["same"] += 1
     assert outcomes["error"] > BIT_FLIPS // 2  # most flips land in checksummed data pages
@@ -184,13 +188,19 @@ def test_import_refuses_what_no_judge_of_ours_could_have_said(tmp_path, capsys):
         record("crow", "large black bird", "generic", "llm:ours"),
     ]
     bad = [  # (what the error says, a regular expression; the line)
-        ("key [0-9a-f]{32} belongs to another pair", record("crow", "raven", "wrong", "llm:ours", key=verdict_key("crow", "rook", "llm:ours"))),
+        (
+            "key [0-9a-f]{32} belongs to another pair",
+            record("crow", "raven", "wrong", "llm:ours", key=verdict_key("crow", "rook", "llm:ours")),
+        ),
         ("judge 'exact' decides only identical", record("crow", "crow", "wrong", "exact")),
         ("judge 'exact' decides only identical", record("crow", "raven", "specific", "exact")),
         (f"judge {taxonomy_id} says 'wrong'", record("crow", "raven", "specific", taxonomy_id)),
         (f"judge {taxonomy_id} cannot decide", record("crow", "black bird", "specific", taxonomy_id)),
         ("unknown judge 'llm:theirs'", record("crow", "raven", "wrong", "llm:theirs")),
-        ("created 4102444800.0 is not a plausible", record("crow", "raven", "wrong", "llm:ours", created=4_102_444_800.0)),
+        (
+            "created 4102444800.0 is not a plausible",
+            record("crow", "raven", "wrong", "llm:ours", created=4_102_444_800.0),
+        ),
         ("created 0.0 is not a plausible", record("crow", "raven", "wrong", "llm:ours", created=0.0)),
         ("created -5.0 is not a plausible", record("crow", "raven", "wrong", "llm:ours", created=-5.0)),
     ]
@@ -207,7 +217,9 @@ def test_import_refuses_what_no_judge_of_ours_could_have_said(tmp_path, capsys):
     with_unknown = KnownJudges([taxonomy_judge], allow_unknown=True).check
     path.write_text(record("crow", "raven", "wrong", "llm:theirs") + "\n")
     assert store.import_(path, with_unknown) == 1
-    path.write_text(record("crow", "crow", "wrong", "exact") + "\n")  # the flag takes unknown judges, not contradictions
+    path.write_text(
+        record("crow", "crow", "wrong", "exact") + "\n"
+    )  # the flag takes unknown judges, not contradictions
     with pytest.raises(ValueError, match="judge 'exact' decides only identical"):
         store.import_(path, with_unknown)
 

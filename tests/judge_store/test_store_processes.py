@@ -7,7 +7,7 @@ import signal
 import threading
 import time
 
-from conftest import make_verdict, start_writer, stored_indices
+from store_world import make_verdict, start_writer, stored_indices
 
 from speciarl.judge.store import VerdictStore
 
@@ -23,7 +23,7 @@ def test_concurrent_writers_with_overlapping_keys(tmp_path):
     # four processes, each sharing 200 keys with each neighbour and having 100 or more of its own
     writers = [start_writer(tmp_path, first=300 * n, count=500, batch=25) for n in range(4)]
     outputs = [writer.communicate(timeout=60) for writer in writers]
-    for writer, (_, stderr) in zip(writers, outputs):
+    for writer, (_, stderr) in zip(writers, outputs, strict=True):
         assert writer.returncode == 0, stderr
     assert set().union(*(stored_indices(out) for out, _ in outputs)) == set(range(1400))
 
@@ -68,7 +68,7 @@ def test_compaction_while_writers_run(tmp_path):
         compactor.compact()
         time.sleep(0.05)
     outputs = [writer.communicate(timeout=30) for writer in writers]
-    for writer, (_, stderr) in zip(writers, outputs):
+    for writer, (_, stderr) in zip(writers, outputs, strict=True):
         assert writer.returncode == 0, stderr
     compactor.compact()
     store = VerdictStore(tmp_path)

@@ -1,42 +1,37 @@
 """The whole pipeline, for real: `dvc repro` on the miniature profile in a fresh git repo, then
-what users do next: change one training param, share verdicts through a DVC remote."""
+what users do next: dry runs in a fresh clone, change one training param, share verdicts through
+a DVC remote."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from miniature_repo import build_miniature_repo, git_commit, run
 
-REPO = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
-
-def merge(base: dict, override: dict) -> dict:
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            merge(base[key], value)
-        else:
-            base[key] = value
-    return base
-
-
-def run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(cwd / "src")}
-    result = subprocess.run(cmd, cwd=cwd, env=env, text=True, capture_output=True)
-    assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    return result
-
-
-def git_commit(repo: Path, message: str) -> None:
-    run(["git", "add", "-A"], repo)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message], repo)
+STAGES = {
+    "prepare",
+    "bootstrap@base",
+    "harvest",
+    "judge@harvest",
+    "train@speciarl",
+    "train@binary",
+    "train@null_control",
+    "predict_base@general",
+    "predict_base@specific",
+    "predict_best_of_n",
+    "predict_trained@speciarl",
+    "predict_trained@binary",
+    "predict_trained@null_control",
+    "judge@eval",
+    "evaluate",
+    "report",
+}
 
 
 def stages_run(output: str) -> set[str]:
@@ -46,24 +41,9 @@ def stages_run(output: str) -> set[str]:
 @pytest.fixture(scope="module")
 def pipeline_repo(tmp_path_factory) -> Path:
     """A fresh repo with the project's tracked files and the miniature params, after `dvc repro`."""
-    repo = tmp_path_factory.mktemp("pipeline") / "repo"
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO, text=True, capture_output=True, check=True,
-    ).stdout.split()
-    for name in files:
-        src = REPO / name
-        if src.is_file() and not name.startswith(("data/", "report/")) and name != "dvc.lock":
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, repo / name)
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    merge(params, yaml.safe_load((REPO / "tests/pipeline/params_mini.yaml").read_text()))
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run(["git", "init", "-q"], repo)
-    git_commit(repo, "miniature pipeline")
+    repo = build_miniature_repo(tmp_path_factory.mktemp("pipeline") / "repo")
     result = run(["dvc", "repro"], repo)
-    assert {"prepare", "bootstrap", "harvest", "judge@harvest", "train@speciarl", "train@binary",
-            "predict_base@general", "predict_best_of_n", "judge@eval", "evaluate", "report"} <= stages_run(result.stdout)
+    assert stages_run(result.stdout) == STAGES
     git_commit(repo, "pipeline run")
     return repo
 
@@ -78,9 +58,33 @@ def test_repro_produces_metrics_and_report(pipeline_repo):
     assert "changed" not in run(["dvc", "status"], pipeline_repo).stdout
 
 
+def test_dry_runs_work_in_a_fresh_clone(pipeline_repo, tmp_path):
+    """A clone holds no data: DVC 3.67's dry run hashes the deps of each stage it would run, and
+    fails on a dep that only an upstream run would create (treeverse/dvc#9021). --allow-missing
+    asks what changed against the commit (nothing: every folder dep is missing, not modified);
+    --force-downstream prints every stage the clone would run, with a param set or not."""
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(pipeline_repo), str(clone)], tmp_path)
+    assert not (clone / "data/predictions").exists()
+    unchanged = run(["dvc", "repro", "--dry", "--allow-missing"], clone).stdout
+    assert stages_run(unchanged) == set() and "Data and pipelines are up to date" in unchanged
+    assert stages_run(run(["dvc", "repro", "--dry", "--force-downstream"], clone).stdout) == STAGES
+    experiment = [
+        "dvc",
+        "exp",
+        "run",
+        "--dry",
+        "--force-downstream",
+        "-S",
+        "train.runs.binary.grpo.learning_rate=0.002",
+    ]
+    assert stages_run(run(experiment, clone).stdout) == STAGES
+    assert not (clone / "data/prepared").exists()
+
+
 def test_training_param_change_reruns_only_that_run_and_downstream(pipeline_repo):
     params = yaml.safe_load((pipeline_repo / "params.yaml").read_text())
-    params["train"]["runs"]["binary"]["learning_rate"] *= 2
+    params["train"]["runs"]["binary"]["grpo"]["learning_rate"] *= 2
     (pipeline_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     ran = stages_run(run(["dvc", "repro"], pipeline_repo).stdout)
     assert "train@binary" in ran

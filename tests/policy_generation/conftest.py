@@ -1,4 +1,5 @@
-"""Fixtures: a tiny Qwen2.5-VL policy and a tiny two-class prepared dataset, built in tmp folders."""
+"""Fixtures: a tiny two-class prepared dataset built in a tmp folder, and params.yaml files that run the
+stages on it with the root conftest's `untrained_policy`."""
 
 from __future__ import annotations
 
@@ -10,16 +11,6 @@ import yaml
 from generation_world import COLOURS, DATASET, SPLIT_SIZES, jpeg
 
 from speciarl.data.prepared import SplitWriter, sample_id
-from speciarl.policy.prompts import PROMPTS
-from speciarl.policy.tiny import build_tiny_policy
-
-
-@pytest.fixture(scope="session")
-def tiny_policy(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("policy") / "base"
-    corpus = list(PROMPTS.values()) + [f"<think>a {name}</think><answer>{name}</answer>" for name in COLOURS] * 20
-    build_tiny_policy(out, corpus, seed=0)
-    return out
 
 
 @pytest.fixture(scope="session")
@@ -47,19 +38,29 @@ def prepared(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def write_params(tmp_path, tiny_policy, prepared):
+def write_params(tmp_path, untrained_policy, prepared):
     """Writes a params.yaml for the tiny world (with overrides per section) and returns its path."""
 
     def write(**overrides) -> Path:
         params = {
             "data": {"prepared_dir": str(prepared)},
-            "policy": {"model": str(tiny_policy), "max_new_tokens": 6, "batch_size": 4, "device": "cpu", "cpu_threads": 1},
+            "policy": {
+                "model": str(untrained_policy),
+                "max_new_tokens": 6,
+                "batch_size": 4,
+                "device": "cpu",
+                "cpu_threads": 1,
+            },
             "harvest": {
-                "out": str(tmp_path / "harvest" / "rollouts.parquet"), "dataset": DATASET, "split": "train",
-                "n": 3, "max_images": 6,
+                "out": str(tmp_path / "harvest" / "rollouts.parquet"),
+                "dataset": DATASET,
+                "split": "train",
+                "n": 3,
+                "max_images": 6,
             },
             "predict": {
-                "out_dir": str(tmp_path / "predictions"), "splits": [f"{DATASET}/test", f"{DATASET}/train"],
+                "out_dir": str(tmp_path / "predictions"),
+                "splits": [f"{DATASET}/test", f"{DATASET}/train"],
                 "best_of_n": {"n": 2},
             },
             "train": {"out_dir": str(tmp_path / "runs")},

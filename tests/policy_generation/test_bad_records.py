@@ -25,8 +25,14 @@ def own_prepared(tmp_path, prepared):
         images += [b"not an image at all", truncated[: len(truncated) // 2]]
         for i, image in enumerate(images):
             writer.add(
-                {"sample_id": sample_id(DATASET, f"bad/{i}"), "dataset": DATASET, "split": "bad", "image": image,
-                 "label": "red square", "label_path": ["shape", "red square"]}
+                {
+                    "sample_id": sample_id(DATASET, f"bad/{i}"),
+                    "dataset": DATASET,
+                    "split": "bad",
+                    "image": image,
+                    "label": "red square",
+                    "label_path": ["shape", "red square"],
+                }
             )
         writer.commit({})
     return root
@@ -34,8 +40,9 @@ def own_prepared(tmp_path, prepared):
 
 def test_a_split_missing_a_shard_or_with_a_stray_one_is_refused(write_params, own_prepared, tmp_path, capsys):
     folder = split_dir(own_prepared, DATASET, "test")  # 6 images in shards of 4: part-00000, part-00001
-    params = write_params(data={"prepared_dir": str(own_prepared)}, predict={"splits": [f"{DATASET}/test"]},
-                          harvest={"split": "test"})
+    params = write_params(
+        data={"prepared_dir": str(own_prepared)}, predict={"splits": [f"{DATASET}/test"]}, harvest={"split": "test"}
+    )
     second = folder / "part-00001.parquet"
     kept = second.read_bytes()
     second.unlink()
@@ -70,13 +77,18 @@ def test_corrupt_images_are_named_skipped_and_counted(write_params, own_prepared
     strict = write_params(data={"prepared_dir": str(own_prepared)}, predict=splits)
     assert PREDICT.main(["--policy", "base", "--prompt", "general", "--params", str(strict)]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith("predict: error: toy/bad: 1 of 8 images cannot be decoded, more than data.max_corrupt_fraction")
+    assert err.startswith(
+        "predict: error: toy/bad: 1 of 8 images cannot be decoded, more than data.max_corrupt_fraction"
+    )
     assert f"first: sample {bad_ids[0]} (not an image format that can be read)" in err and "BytesIO" not in err
     assert not (tmp_path / "predictions" / "base-general" / PREDICTIONS_FILE).exists()
     assert list((tmp_path / "predictions" / "base-general" / "parts").glob("part-*.parquet"))  # finished batches kept
 
-    lenient = write_params(data={"prepared_dir": str(own_prepared), "max_corrupt_fraction": 0.25}, predict=splits,
-                           harvest={"split": "bad", "max_images": None, "n": 1})
+    lenient = write_params(
+        data={"prepared_dir": str(own_prepared), "max_corrupt_fraction": 0.25},
+        predict=splits,
+        harvest={"split": "bad", "max_images": None, "n": 1},
+    )
     assert PREDICT.main(["--policy", "base", "--prompt", "general", "--params", str(lenient)]) == 0
     err = capsys.readouterr().err
     for bad in bad_ids:

@@ -22,7 +22,9 @@ def test_full_size_model_has_the_7b_parameter_count():
 
 def test_tiny_dry_run_prints_throughput(monkeypatch, capsys):
     bench = load_benchmark()
-    monkeypatch.setattr(sys, "argv", ["device_generation.py", "--tiny", "--batch", "2", "--new-tokens", "3", "--through-backend"])
+    monkeypatch.setattr(
+        sys, "argv", ["device_generation.py", "--tiny", "--batch", "2", "--new-tokens", "3", "--through-backend"]
+    )
     torch.set_num_threads(1)  # small matrices: one thread is fastest (conftest restores the count)
     assert bench.main() == 0
     out = capsys.readouterr().out

@@ -74,7 +74,9 @@ def test_predict_greedy_on_every_split(write_params, tmp_path):
     rows = pq.read_table(folder / PREDICTIONS_FILE).to_pylist()
     assert len(rows) == SPLIT_SIZES["test"] + SPLIT_SIZES["train"]
     assert [r["split"] for r in rows] == ["test"] * 6 + ["train"] * 10  # params order, stored order
-    assert {(r["sample_index"], r["temperature"], r["top_p"], r["prompt_name"]) for r in rows} == {(0, 0.0, 1.0, "specific")}
+    assert {(r["sample_index"], r["temperature"], r["top_p"], r["prompt_name"]) for r in rows} == {
+        (0, 0.0, 1.0, "specific")
+    }
 
 
 def test_predict_resumes_after_a_crash_with_the_same_result(write_params, tmp_path, counted):
@@ -112,8 +114,8 @@ def test_parts_of_another_configuration_are_discarded(write_params, tmp_path, co
     assert len({r["sample_id"] for r in rows}) == SPLIT_SIZES["test"]
 
 
-def test_predict_a_trained_run_loads_its_adapter(write_params, tmp_path, tiny_policy):
-    model, _ = load_policy(str(tiny_policy))
+def test_predict_a_trained_run_loads_its_adapter(write_params, tmp_path, untrained_policy):
+    model, _ = load_policy(str(untrained_policy))
     torch.manual_seed(0)
     lora = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
     lora.save_pretrained(tmp_path / "runs" / "r1" / "adapter")
@@ -132,11 +134,17 @@ def test_predict_a_trained_run_loads_its_adapter(write_params, tmp_path, tiny_po
         (["--policy", "base", "--prompt", "be_nice"], {}, "unknown prompt 'be_nice' (known: general"),
         (["--policy", "base", "--prompt", "general"], {"policy": {"model": "/nowhere/model"}}, "/nowhere/model"),
         (["--policy", "base", "--prompt", "general"], {"predict": {"splits": [f"{DATASET}/empty"]}}, "toy/empty"),
-        (["--policy", "base", "--prompt", "general"], {"predict": {"splits": [f"{DATASET}/nope"]}}, "toy/nope is missing"),
+        (
+            ["--policy", "base", "--prompt", "general"],
+            {"predict": {"splits": [f"{DATASET}/nope"]}},
+            "toy/nope is missing",
+        ),
         (["--policy", "r9", "--prompt", "general"], {}, "no adapter for run 'r9'"),
     ],
 )
-def test_predict_bad_input_is_one_clear_line_and_writes_nothing(write_params, tmp_path, capsys, args, overrides, message):
+def test_predict_bad_input_is_one_clear_line_and_writes_nothing(
+    write_params, tmp_path, capsys, args, overrides, message
+):
     params_path = write_params(**overrides)
     assert PREDICT.main([*args, "--params", str(params_path)]) == 2
     err = capsys.readouterr().err.strip()

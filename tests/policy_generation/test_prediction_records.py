@@ -9,8 +9,11 @@ from speciarl.policy.rollouts import GenerationJob, batch_seed, choose_sample_id
 from speciarl.predictions import PREDICTION_SCHEMA
 
 JOB = GenerationJob(
-    policy_id="base", prompt_name="general", prompt_text="Classify.",
-    sampling=SamplingConfig(n=2, temperature=0.6, top_p=0.95), splits=(("toy", "test"),),
+    policy_id="base",
+    prompt_name="general",
+    prompt_text="Classify.",
+    sampling=SamplingConfig(n=2, temperature=0.6, top_p=0.95),
+    splits=(("toy", "test"),),
 )
 SAMPLES = [
     {"sample_id": "toy-1", "dataset": "toy", "split": "test", "label": "red square"},

@@ -13,7 +13,9 @@ def test_registry_holds_the_seven_prompts_with_the_answer_format():
     for name in NAMES:
         text = get_prompt(name)
         assert "<think>" in text and "<answer>" in text and "None" in text, name
-    assert get_prompt("specific").startswith("Be as specific") and get_prompt("specific").endswith(get_prompt("general"))
+    assert get_prompt("specific").startswith("Be as specific") and get_prompt("specific").endswith(
+        get_prompt("general")
+    )
     assert len(set(PROMPTS.values())) == len(PROMPTS)
 
 

@@ -20,8 +20,8 @@ def images(count: int) -> list[Image.Image]:
 
 
 @pytest.fixture(scope="module")
-def backend(tiny_policy) -> TransformersBackend:
-    return make_backend(PolicyParams(model=str(tiny_policy), device="cpu", cpu_threads=1))
+def backend(untrained_policy) -> TransformersBackend:
+    return make_backend(PolicyParams(model=str(untrained_policy), device="cpu", cpu_threads=1))
 
 
 def test_greedy_is_deterministic_and_per_image(backend):
@@ -75,25 +75,29 @@ def test_sampling_config_rejects_nonsense():
         SamplingConfig(temperature=1.0, top_p=0.0)
 
 
-def test_missing_model_or_adapter_is_named(tmp_path, tiny_policy):
+def test_missing_model_or_adapter_is_named(tmp_path, untrained_policy):
     missing = tmp_path / "no" / "model"
     with pytest.raises(FileNotFoundError, match=str(missing)):
         make_backend(PolicyParams(model=str(missing)))
     with pytest.raises(FileNotFoundError, match=f"{tmp_path} has no adapter_config.json"):
-        make_backend(PolicyParams(model=str(tiny_policy)), adapter=tmp_path)
+        make_backend(PolicyParams(model=str(untrained_policy)), adapter=tmp_path)
 
 
-def test_image_size_params_change_the_image_tokens(tiny_policy):
-    backend = make_backend(PolicyParams(model=str(tiny_policy), device="cpu", min_pixels=224 * 224, max_pixels=224 * 224))
-    inputs = backend.processor(text=["x<|vision_start|><|image_pad|><|vision_end|>"], images=images(1), return_tensors="pt")
+def test_image_size_params_change_the_image_tokens(untrained_policy):
+    backend = make_backend(
+        PolicyParams(model=str(untrained_policy), device="cpu", min_pixels=224 * 224, max_pixels=224 * 224)
+    )
+    inputs = backend.processor(
+        text=["x<|vision_start|><|image_pad|><|vision_end|>"], images=images(1), return_tensors="pt"
+    )
     assert inputs["image_grid_thw"].tolist() == [[1, 16, 16]]
     assert len(backend.generate(images(1), PROMPT, SamplingConfig(max_new_tokens=2))) == 1
 
 
-def test_shared_prefill_matches_plain_generate_with_padding(tiny_policy):
+def test_shared_prefill_matches_plain_generate_with_padding(untrained_policy):
     """The backend prefills each prompt once and repeats the cache for its n samples; on a policy
     with varied outputs and a left-padded batch (two image sizes), greedy must equal plain generate."""
-    model, processor = load_policy(str(tiny_policy))
+    model, processor = load_policy(str(untrained_policy))
     set_image_size(processor, 112 * 112, 224 * 224)
     torch.manual_seed(1)
     with torch.no_grad():
@@ -109,9 +113,13 @@ def test_shared_prefill_matches_plain_generate_with_padding(tiny_policy):
     assert (inputs["attention_mask"] == 0).any()  # the batch really is padded
     with torch.inference_mode():
         plain = model.generate(
-            **inputs, max_new_tokens=10, do_sample=False, suppress_tokens=backend.suppressed,
-            eos_token_id=backend.eos_ids, pad_token_id=backend.pad_id,
+            **inputs,
+            max_new_tokens=10,
+            do_sample=False,
+            suppress_tokens=backend.suppressed,
+            eos_token_id=backend.eos_ids,
+            pad_token_id=backend.pad_id,
         )
-    expected = [backend.decode(row) for row in plain[:, inputs["input_ids"].shape[1]:].tolist()]
+    expected = [backend.decode(row) for row in plain[:, inputs["input_ids"].shape[1] :].tolist()]
     assert [t for (t,) in texts] == expected
     assert len(set(expected)) == 3

@@ -78,12 +78,14 @@ def test_missing_vllm_gives_an_installation_hint(monkeypatch):
         import_vllm()
 
 
-def test_engine_options_lora_requests_and_sampling_params(fake_vllm, tiny_policy, adapter):
-    policy = PolicyParams(model=str(tiny_policy), backend="vllm", dtype="bfloat16", min_pixels=3136, max_pixels=200704)
+def test_engine_options_lora_requests_and_sampling_params(fake_vllm, untrained_policy, adapter):
+    policy = PolicyParams(
+        model=str(untrained_policy), backend="vllm", dtype="bfloat16", min_pixels=3136, max_pixels=200704
+    )
     backend = make_backend(policy, adapter=adapter)
     assert isinstance(backend, VllmBackend)
     options = backend.engine.options
-    assert options["model"] == str(tiny_policy) and options["dtype"] == "bfloat16"
+    assert options["model"] == str(untrained_policy) and options["dtype"] == "bfloat16"
     assert options["enable_lora"] is True and options["max_lora_rank"] == 64
     assert options["limit_mm_per_prompt"] == {"image": 1, "video": 0}
     assert options["mm_processor_kwargs"] == {"min_pixels": 3136, "max_pixels": 200704}
@@ -91,8 +93,13 @@ def test_engine_options_lora_requests_and_sampling_params(fake_vllm, tiny_policy
     assert backend.lora_request.lora_path == str(adapter.resolve()) and backend.lora_request.lora_name == "speciarl"
 
     pictures = [Image.new("L", (112, 112), shade) for shade in (10, 200, 90)]
-    texts = backend.generate(pictures, PROMPT, SamplingConfig(n=2, temperature=0.6, top_p=0.95, max_new_tokens=32, seed=5))
-    assert texts[2] == ["<think>looks like one</think><answer>label 2.0</answer>", "<think>looks like one</think><answer>label 2.1</answer>"]
+    texts = backend.generate(
+        pictures, PROMPT, SamplingConfig(n=2, temperature=0.6, top_p=0.95, max_new_tokens=32, seed=5)
+    )
+    assert texts[2] == [
+        "<think>looks like one</think><answer>label 2.0</answer>",
+        "<think>looks like one</think><answer>label 2.1</answer>",
+    ]
 
     assert backend.new_tokens == 3 * 2 * 9
     (call,) = backend.engine.calls
@@ -105,14 +112,18 @@ def test_engine_options_lora_requests_and_sampling_params(fake_vllm, tiny_policy
     assert [p.seed for p in params] == [5, 6, 7]
     first = params[0].__dict__
     assert {k: first[k] for k in ("n", "temperature", "top_p", "max_tokens", "repetition_penalty")} == {
-        "n": 2, "temperature": 0.6, "top_p": 0.95, "max_tokens": 32, "repetition_penalty": 1.0,
+        "n": 2,
+        "temperature": 0.6,
+        "top_p": 0.95,
+        "max_tokens": 32,
+        "repetition_penalty": 1.0,
     }
     assert first["logit_bias"] == {token: -100.0 for token in vision_token_ids(backend.processor)}
     assert first["skip_special_tokens"] is False
 
 
-def test_greedy_maps_to_temperature_zero_without_lora(fake_vllm, tiny_policy):
-    backend = make_backend(PolicyParams(model=str(tiny_policy), backend="vllm"))
+def test_greedy_maps_to_temperature_zero_without_lora(fake_vllm, untrained_policy):
+    backend = make_backend(PolicyParams(model=str(untrained_policy), backend="vllm"))
     assert "enable_lora" not in backend.engine.options and "mm_processor_kwargs" not in backend.engine.options
     backend.generate([Image.new("RGB", (112, 112))], PROMPT, SamplingConfig(max_new_tokens=8))
     (params,) = backend.engine.calls[0]["params"]
@@ -120,8 +131,8 @@ def test_greedy_maps_to_temperature_zero_without_lora(fake_vllm, tiny_policy):
     assert backend.engine.calls[0]["lora"] is None
 
 
-def test_vllm_records_match_the_prediction_schema(fake_vllm, tiny_policy, prepared, tmp_path):
-    policy = PolicyParams(model=str(tiny_policy), backend="vllm", batch_size=4)
+def test_vllm_records_match_the_prediction_schema(fake_vllm, untrained_policy, prepared, tmp_path):
+    policy = PolicyParams(model=str(untrained_policy), backend="vllm", batch_size=4)
     params = HarvestParams(out=str(tmp_path / "rollouts.parquet"), dataset=DATASET, split="train", n=3, max_images=5)
     table = rollouts.harvest(policy, params, prepared, progress=False)
     assert table.schema.equals(PREDICTION_SCHEMA)

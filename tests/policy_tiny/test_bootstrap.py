@@ -18,8 +18,8 @@ from PIL import Image
 from speciarl.data.miniworld import render_miniworld
 from speciarl.data.miniworld_params import MiniWorldParams
 from speciarl.data.taxonomy import Taxonomy
-from speciarl.labels import Category, extract_answer
 from speciarl.judge.taxonomy_judge import TaxonomyJudge
+from speciarl.labels import Category, extract_answer
 from speciarl.policy.loading import load_policy
 from speciarl.policy.prompts import get_prompt
 from speciarl.policy.sft import Example, categorize, draw_target, pretrain_vision, sft_batch, train_sft
@@ -70,8 +70,8 @@ def test_categorize_uses_the_taxonomy_judge():
     assert categorize(judge, "red square", "no tags at all") is None
 
 
-def test_a_few_sft_steps_reduce_the_loss(tiny_policy):
-    model, processor = load_policy(tiny_policy)
+def test_a_few_sft_steps_reduce_the_loss(untrained_policy):
+    model, processor = load_policy(untrained_policy)
     colours = {"red square": (220, 30, 30), "blue square": (30, 30, 220)}
     examples = [
         Example(_jpeg(colours[label], i), TAXONOMY, label, {"fine": 1.0}) for i, label in enumerate(list(colours) * 4)
@@ -84,8 +84,8 @@ def test_a_few_sft_steps_reduce_the_loss(tiny_policy):
     assert not model.training
 
 
-def test_sft_masks_everything_but_the_completion(tiny_policy):
-    _, processor = load_policy(tiny_policy)
+def test_sft_masks_everything_but_the_completion(untrained_policy):
+    _, processor = load_policy(untrained_policy)
     images = [Image.open(io.BytesIO(_jpeg((0, 0, 0), i))) for i in range(2)]
     completions = ["<answer>shape</answer>", "<think>It is a shape.</think><answer>red square</answer>"]
     inputs = sft_batch(processor, get_prompt("general"), images, completions)
@@ -95,19 +95,30 @@ def test_sft_masks_everything_but_the_completion(tiny_policy):
         assert tokenizer.decode(kept) == completion + tokenizer.eos_token
 
 
-def test_sft_can_leave_the_vision_tower_as_it_is(tiny_policy):
-    model, processor = load_policy(tiny_policy)
+def test_sft_can_leave_the_vision_tower_as_it_is(untrained_policy):
+    model, processor = load_policy(untrained_policy)
     vision = {name: p.clone() for name, p in model.model.visual.named_parameters()}
     examples = [Example(_jpeg((200, 200, 0), i), TAXONOMY, "red square", {"group": 1.0}) for i in range(4)]
     train_sft(
-        model, processor, examples, get_prompt("general"), epochs=1, batch_size=4, lr=1e-2, train_vision=False, progress=False
+        model,
+        processor,
+        examples,
+        get_prompt("general"),
+        epochs=1,
+        batch_size=4,
+        lr=1e-2,
+        train_vision=False,
+        progress=False,
     )
     assert all(torch.equal(p, vision[name]) for name, p in model.model.visual.named_parameters())
-    assert not torch.equal(model.model.language_model.layers[0].mlp.up_proj.weight, load_policy(tiny_policy)[0].model.language_model.layers[0].mlp.up_proj.weight)
+    assert not torch.equal(
+        model.model.language_model.layers[0].mlp.up_proj.weight,
+        load_policy(untrained_policy)[0].model.language_model.layers[0].mlp.up_proj.weight,
+    )
 
 
-def test_vision_pretraining_learns_the_levels_and_keeps_the_language_model(tiny_policy):
-    model, processor = load_policy(tiny_policy)
+def test_vision_pretraining_learns_the_levels_and_keeps_the_language_model(untrained_policy):
+    model, processor = load_policy(untrained_policy)
     language_model = {name: p.clone() for name, p in model.model.language_model.named_parameters()}
     colours = {"red square": (220, 30, 30), "blue square": (30, 30, 220)}
     examples = [
@@ -129,7 +140,11 @@ def mini_world(tmp_path_factory) -> Path:
 def _run_stage(workdir: Path, params: dict) -> subprocess.CompletedProcess:
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     return subprocess.run(
-        [sys.executable, str(REPO / "stages" / "bootstrap.py")], cwd=workdir, capture_output=True, text=True, timeout=300
+        [sys.executable, str(REPO / "stages" / "bootstrap.py")],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -175,17 +190,17 @@ def test_bootstrap_stage_writes_policy_and_metrics(mini_world, tmp_path):
 def test_bootstrap_stage_bad_input_is_one_line_and_leaves_nothing(mini_world, tmp_path):
     params = _stage_params(tmp_path / "no-such-prepared")
     result = _run_stage(tmp_path, params)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "no-such-prepared" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "data").exists()
 
     params = _stage_params(mini_world)
     params["bootstrap"]["label_mix"] = {"easy": {"fine": 1.0}}
     result = _run_stage(tmp_path, params)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "bootstrap.label_mix: no mix for difficulty" in result.stderr
     assert not (tmp_path / "data").exists()
 
     params["bootstrap"]["label_mix"] = {"easy": {"fine": -1.0}}
     result = _run_stage(tmp_path, params)
-    assert result.returncode == 1 and "bootstrap.label_mix" in result.stderr
+    assert result.returncode == 2 and "bootstrap.label_mix" in result.stderr

@@ -6,31 +6,34 @@ import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from safetensors.torch import load_file, save_file
 from transformers import TrainerCallback
 
+from speciarl.data.prepared import read_split
 from speciarl.judge.cascade import JudgeService
 from speciarl.judge.params import TaxonomyJudgeParams
 from speciarl.labels import Category
 from speciarl.policy.loading import load_policy
 from speciarl.train.grpo import CURVE_COLUMNS, SpeciaRLGRPOTrainer, check_whole_groups, train_run
-from speciarl.train.params import LoraParams, RunParams
+from speciarl.train.params import GrpoParams, LoraParams, RunParams
 from speciarl.train.reward_func import JudgeOutageError
 
 
 def tiny_run(**overrides) -> RunParams:
-    settings = dict(
-        reward="speciarl",
+    """The tiny run; overrides of GrpoParams fields go into its grpo block."""
+    grpo = dict(
         num_generations=4,
         per_device_train_batch_size=8,  # 2 images x 4 rollouts per step
         max_completion_length=24,
         max_steps=3,
         save_steps=1,
         learning_rate=1e-3,
-        lora=LoraParams(r=8, alpha=16),
     )
-    return RunParams(**{**settings, **overrides})
+    grpo.update({key: overrides.pop(key) for key in list(overrides) if key in GrpoParams.model_fields})
+    return RunParams(**{"reward": "speciarl", "lora": LoraParams(r=8, alpha=16), **overrides, "grpo": grpo})
 
 
 class RecordingJudge:
@@ -181,9 +184,10 @@ def test_a_changed_base_model_or_judge_is_another_run(tmp_path, policy_params, j
     policy = policy_params.model_copy(update={"model": str(base)})
     run = tiny_run(max_steps=2, max_none_fraction=1.0)
     other_judge = judge_params.model_copy(update={"taxonomy": TaxonomyJudgeParams(close_levels=2)})
-    with JudgeService.from_params(judge_params, prepared_dir) as service, JudgeService.from_params(
-        other_judge, prepared_dir
-    ) as other_service:
+    with (
+        JudgeService.from_params(judge_params, prepared_dir) as service,
+        JudgeService.from_params(other_judge, prepared_dir) as other_service,
+    ):
         with pytest.raises(KeyboardInterrupt):
             train(RecordingJudge(service), run, tmp_path, policy, prepared_dir, callbacks=[CrashAfterSave(1)])
 
@@ -223,6 +227,50 @@ def test_every_process_must_see_whole_groups():
     with pytest.raises(ValueError, match="each of the 2 processes gets 6 rollouts"):
         check_whole_groups(SimpleNamespace(generation_batch_size=12, world_size=2, num_generations=4))
     with pytest.raises(ValueError, match="multiple of num_generations"):
-        RunParams(num_generations=4, per_device_train_batch_size=6)
+        GrpoParams(num_generations=4, per_device_train_batch_size=6)
     with pytest.raises(ValueError, match="save_steps"):
-        RunParams(num_generations=4, per_device_train_batch_size=4, steps_per_generation=4, save_steps=1)
+        GrpoParams(num_generations=4, per_device_train_batch_size=4, steps_per_generation=4, save_steps=1)
+
+
+def write_harvest(path: Path, prepared_dir: str) -> float:
+    """A hand-made harvest of two images (the columns the null rate reads); returns its mean SpeciaRL reward.
+
+    Image 1: two right answers, one wrong, one format error, and a fifth rollout (beyond
+    num_generations=4, so left out); image 2: four wrong answers. Judged rollouts' SpeciaRL rewards:
+    1, 1, 0 and 0, 0, 0, 0: a rate of 2/7.
+    """
+    rows = read_split(prepared_dir, "miniworld_a", "train", columns=["sample_id", "label"]).to_pylist()
+    first, second = rows[0], next(row for row in rows if row["label"] != rows[0]["label"])
+    truth, wrong = first["label"], second["label"]
+    answers = {first["sample_id"]: [truth, truth, wrong, None, truth], second["sample_id"]: [truth] * 4}
+    truths = {first["sample_id"]: truth, second["sample_id"]: wrong}
+    records = [
+        {
+            "sample_id": sample_id,
+            "dataset": "miniworld_a",
+            "ground_truth": truths[sample_id],
+            "sample_index": index,
+            "prediction": answer,
+            "format_error": answer is None,
+        }
+        for sample_id, group in answers.items()
+        for index, answer in reversed(list(enumerate(group)))
+    ]
+    pq.write_table(pa.Table.from_pylist(records), path)
+    return 2 / 7
+
+
+def test_null_control_trains_at_the_harvest_rate(tmp_path, policy_params, judge_params, prepared_dir):
+    harvest = tmp_path / "rollouts.parquet"
+    rate = write_harvest(harvest, prepared_dir)
+    run = tiny_run(reward="null_control", max_steps=2, max_none_fraction=1.0)
+    with JudgeService.from_params(judge_params, prepared_dir) as service:
+        with pytest.raises(ValueError, match="null_rate auto is measured on the harvest"):
+            train_run("null_control", run, policy_params, service, prepared_dir, tmp_path, seed=0)
+        metrics = train_run(
+            "null_control", run, policy_params, service, prepared_dir, tmp_path, seed=0, harvest_rollouts=harvest
+        )
+    assert metrics["reward"] == "null_control" and metrics["steps"] == 2
+    assert metrics["null_rate"] == pytest.approx(rate)
+    assert json.loads((tmp_path / "null_control/train_metrics.json").read_text())["null_rate"] == metrics["null_rate"]
+    assert [row["step"] for row in read_curves(tmp_path / "null_control/curves.csv")] == ["1", "2"]

@@ -1,5 +1,7 @@
 """The train section: params.yaml and the paper recipe validate, and map onto TRL's GRPOConfig."""
 
+import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -8,23 +10,47 @@ import yaml
 from speciarl.config import ParamsError, load_section
 from speciarl.policy.params import PolicyParams
 from speciarl.train.grpo import grpo_config, lora_config
-from speciarl.train.params import RunParams, TrainParams
+from speciarl.train.params import PROJECT_FIELDS, GrpoParams, RunParams, TrainParams, grpo_config_fields
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_repo_params_define_the_two_miniworld_runs():
+def test_repo_params_define_the_miniworld_runs_and_the_null_control():
     train = load_section("train", REPO / "params.yaml")
-    assert {name: run.reward for name, run in train.runs.items()} == {"speciarl": "speciarl", "binary": "binary"}
-    # the anchor shares every other knob
-    assert train.runs["speciarl"].model_dump(exclude={"reward"}) == train.runs["binary"].model_dump(exclude={"reward"})
+    assert {name: run.reward for name, run in train.runs.items()} == {
+        "speciarl": "speciarl",
+        "binary": "binary",
+        "null_control": "null_control",
+    }
+    assert train.runs["null_control"].null_rate == "auto"
+    # the anchors share every other knob
+    knobs = [run.model_dump(exclude={"reward", "null_rate"}) for run in train.runs.values()]
+    assert knobs[0] == knobs[1] == knobs[2]
+
+
+def test_one_runs_override_changes_that_run_alone(tmp_path):
+    """`dvc exp run -S train.runs.<run>.grpo.<key>=...` edits params.yaml this way: each run's blocks are its own."""
+    from dvc.utils.hydra import apply_overrides
+
+    path = tmp_path / "params.yaml"
+    shutil.copy(REPO / "params.yaml", path)
+    apply_overrides(str(path), ["train.runs.binary.grpo.learning_rate=0.002", "train.runs.null_control.lora.r=8"])
+    runs = load_section("train", path).runs
+    assert [run.grpo.learning_rate for run in runs.values()] == [1e-3, 2e-3, 1e-3]
+    assert [run.lora.r for run in runs.values()] == [64, 64, 8]
 
 
 def test_paper_recipe_maps_onto_grpo_config(tmp_path):
     recipe = TrainParams.model_validate(yaml.safe_load((REPO / "configs/paper_recipe.yaml").read_text())["train"])
     run = recipe.runs["speciarl"]
-    assert (run.subset_size, run.subset_seed, run.num_generations, run.learning_rate) == (3000, 42, 10, 3e-5)
-    policy = PolicyParams(model="Qwen/Qwen2.5-VL-7B-Instruct", backend="vllm", dtype="bfloat16", device="cpu")
+    assert (run.subset_size, run.subset_seed, run.grpo.num_generations, run.grpo.learning_rate) == (3000, 42, 10, 3e-5)
+    policy = PolicyParams(
+        model="Qwen/Qwen2.5-VL-7B-Instruct",
+        dvc_dep="configs/hub_model.md",
+        backend="vllm",
+        dtype="bfloat16",
+        device="cpu",
+    )
     config = grpo_config(run, policy, recipe.seed, tmp_path, suppressed=[5, 6])
     assert config.use_vllm and config.vllm_mode == "colocate"
     assert (config.loss_type, config.beta, config.epsilon, config.temperature) == ("grpo", 0.01, 0.2, 1.0)
@@ -36,8 +62,6 @@ def test_paper_recipe_maps_onto_grpo_config(tmp_path):
 
 
 def test_lora_targets_the_language_model_only():
-    import re
-
     pattern = re.compile(RunParams().lora.target_modules)
     assert pattern.fullmatch("model.language_model.layers.3.self_attn.q_proj")
     assert pattern.fullmatch("model.language_model.layers.0.mlp.down_proj")
@@ -54,7 +78,89 @@ def test_bad_run_params_name_the_key(tmp_path):
     with pytest.raises(ParamsError, match=r"train\.runs\.speciarl\.reward: .*unknown reward 'speciarl_all'"):
         load_section("train", path)
     params["train"]["runs"]["speciarl"]["reward"] = "speciarl"
-    params["train"]["runs"]["speciarl"]["loss_type"] = "ppo"
+    params["train"]["runs"]["speciarl"]["grpo"]["loss_type"] = "ppo"
     path.write_text(yaml.safe_dump(params))
-    with pytest.raises(ParamsError, match=r"train\.runs\.speciarl\.loss_type"):
+    with pytest.raises(ParamsError, match=r"train\.runs\.speciarl\.grpo\.loss_type"):
         load_section("train", path)
+
+
+def load_run(tmp_path, **changes) -> str:
+    """Loads params.yaml's train section with `changes` made to the speciarl run; returns the error, or ''."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    run = params["train"]["runs"]["speciarl"]
+    for key, value in changes.items():
+        *parents, last = key.split(".")
+        target = run
+        for parent in parents:
+            target = target[parent]
+        target[last] = value
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    try:
+        load_section("train", path)
+    except ParamsError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith(str(path))
+        return str(exc)
+    return ""
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"grpo.learning_rat": 0.1},
+            r"train\.runs\.speciarl\.grpo: .*'learning_rat' is not a field of trl\.GRPOConfig \(close: learning_rate",
+        ),
+        ({"grpo.seed": 3}, r"train\.runs\.speciarl\.grpo: .*'seed' is set by speciarl, not here: set train\.seed"),
+        ({"grpo.use_vllm": True}, r"'use_vllm' is set by speciarl, not here: set policy\.backend"),
+        ({"grpo.output_dir": "x"}, r"'output_dir' is set by speciarl"),
+        ({"grpo.log_completions": "sometimes"}, r"log_completions: Input should be a valid boolean"),
+        ({"grpo.num_generations": 3}, r"must be a multiple of num_generations \(3\)"),
+        ({"grpo.report_to": ["tensorboard", "mlflow"]}, r"grpo\.report_to\.1: Input should be 'tensorboard', 'wandb'"),
+        ({"min_support": 0}, r"train\.runs\.speciarl\.min_support: .*greater than or equal to 1"),
+        ({"reward": "binary", "min_support": 2}, r"min_support applies to the speciarl rewards, not to 'binary'"),
+        ({"null_rate": 0.3}, r"null_rate applies to the null_control reward, not to 'speciarl'"),
+        (
+            {"reward": "null_control", "null_rate": 1.5},
+            r"train\.runs\.speciarl\.null_rate: .*must be auto or a rate in \[0, 1\]",
+        ),
+        (
+            {"reward": "null_control", "null_rate": "half"},
+            r"train\.runs\.speciarl\.null_rate: .*must be auto or a rate",
+        ),
+        ({"reward": None}, r"train\.runs\.speciarl\.reward: "),
+    ],
+)
+def test_bad_run_keys_are_one_line_errors(tmp_path, changes, message):
+    assert re.search(message, load_run(tmp_path, **changes))
+
+
+def test_other_grpo_config_fields_pass_straight_through(tmp_path):
+    run = RunParams(grpo={"log_completions": True, "optim": "adafactor", "max_grad_norm": 0.5, "report_to": "none"})
+    policy = PolicyParams(model="m", dvc_dep="m", device="cpu")
+    config = grpo_config(run, policy, 0, tmp_path, suppressed=[])
+    assert (config.log_completions, config.optim, config.max_grad_norm) == (True, "adafactor", 0.5)
+    assert run.grpo.report_to == [] and config.report_to == []
+    # TensorBoard is written by speciarl into the run folder (tb/); the other backends go to TRL
+    run = RunParams(grpo={"report_to": ["tensorboard", "wandb"]})
+    assert grpo_config(run, policy, 0, tmp_path, suppressed=[]).report_to == ["wandb"]
+    assert RunParams().grpo.report_to == ["tensorboard"]
+
+
+def test_speciarl_s_grpo_keys_are_grpo_config_fields():
+    fields = grpo_config_fields()
+    assert set(GrpoParams.model_fields) <= set(fields)
+    assert set(PROJECT_FIELDS) <= set(fields)
+    assert not set(PROJECT_FIELDS) & set(GrpoParams.model_fields)
+
+
+def test_every_field_speciarl_sets_is_refused_in_the_grpo_block(tmp_path, monkeypatch):
+    """A field grpo_config sets itself must be in PROJECT_FIELDS, or a user's value would clash with it."""
+    from speciarl.train import grpo
+
+    passed = {}
+    monkeypatch.setattr(grpo, "GRPOConfig", lambda **kwargs: passed.update(kwargs))
+    run = RunParams(grpo={"log_completions": True})
+    grpo.grpo_config(run, PolicyParams(model="m", dvc_dep="m", device="cpu"), 0, tmp_path, suppressed=[])
+    assert set(passed) - set(run.grpo.model_dump()) <= set(PROJECT_FIELDS)
+    assert passed["log_completions"] is True

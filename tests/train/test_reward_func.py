@@ -1,13 +1,18 @@
 """The TRL reward function against the real verdict store and judge cascade (taxonomy level, no LLM)."""
 
+import inspect
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from speciarl.config import load_section
 from speciarl.judge.cascade import JudgeService
+from speciarl.train.params import RunParams
 from speciarl.train.reward_func import JudgeOutageError, completion_text, make_reward_func
 
 DATASET = "miniworld_a"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def chat(answer: str | None) -> list[dict]:
@@ -105,3 +110,31 @@ def test_noise_is_seeded_by_step(judge):
     assert noisy != clean
     assert noisy == call(reward_func, answers, sample_ids, truths, step=1)[0]
     assert noisy != call(reward_func, answers, sample_ids, truths, step=2)[0]
+
+
+def test_the_default_outage_limit_is_params_yaml_s(judge):
+    configured = load_section("train", REPO / "params.yaml").runs["speciarl"].max_none_fraction
+    default = inspect.signature(make_reward_func).parameters["max_none_fraction"].default
+    assert default == configured == RunParams().max_none_fraction < 1.0
+    # half of the answers without a verdict: the default stops training
+    with pytest.raises(JudgeOutageError, match="more than max_none_fraction=0.25"):
+        reward_func = make_reward_func("speciarl", judge, num_generations=2)
+        call(reward_func, ["an aircraft", "bird"], ["a", "a"], ["crimson finch"] * 2)
+
+
+def test_null_reward_ignores_the_verdicts_and_draws_per_step(judge):
+    reward_func = make_reward_func("null_control", judge, options={"rate": 0.5}, num_generations=2, seed=3)
+    assert reward_func.__name__ == "null_control"
+    sample_ids = [f"s{i // 2}" for i in range(40)]
+    truths = ["crimson finch"] * 40
+    right, _ = call(reward_func, ["crimson finch"] * 40, sample_ids, truths, step=1)
+    wrong, stats = call(reward_func, ["scarlet parrot"] * 40, sample_ids, truths, step=1)
+    assert stats["verdicts/wrong"] == 1.0
+    assert right == wrong and set(right) == {0.0, 1.0}  # the same draws, whatever the answers
+    assert right != call(reward_func, ["crimson finch"] * 40, sample_ids, truths, step=2)[0]
+    # a format error still gets -1, an answer without a verdict None
+    reward_func = make_reward_func("null_control", judge, options={"rate": 0.5}, max_none_fraction=1.0)
+    rewards, _ = call(reward_func, [None, "an aircraft"], ["a", "a"], truths[:2])
+    assert rewards[0] == -1.0 and rewards[1] is None
+    with pytest.raises(ValueError, match=r"rate must be in \[0, 1\]"):
+        make_reward_func("null_control", judge, options={"rate": 2.0})

@@ -19,10 +19,17 @@ def load_stage():
 def write_params(tmp_path, prepared_dir, policy_dir) -> Path:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["data"]["prepared_dir"] = prepared_dir
-    params["policy"].update(model=policy_dir, device="cpu")
+    params["policy"].update(model=policy_dir, dvc_dep=policy_dir, device="cpu")
     params["judge"]["store"] = str(tmp_path / "verdicts")
     run = dict(params["train"]["runs"]["speciarl"])
-    run.update(num_generations=4, per_device_train_batch_size=8, max_completion_length=16, max_steps=2, save_steps=1)
+    run["grpo"] = {
+        **run["grpo"],
+        "num_generations": 4,
+        "per_device_train_batch_size": 8,
+        "max_completion_length": 16,
+        "max_steps": 2,
+        "save_steps": 1,
+    }
     run.update(lora={"r": 8, "alpha": 16, "dropout": 0.0}, max_none_fraction=1.0)
     params["train"] = {"out_dir": str(tmp_path / "runs"), "seed": 0, "runs": {"mini": run}}
     path = tmp_path / "params.yaml"
@@ -30,8 +37,8 @@ def write_params(tmp_path, prepared_dir, policy_dir) -> Path:
     return path
 
 
-def test_stage_writes_the_declared_outputs(tmp_path, prepared_dir, tiny_policy, capsys):
-    params = write_params(tmp_path, prepared_dir, tiny_policy)
+def test_stage_writes_the_declared_outputs(tmp_path, prepared_dir, mixed_level_policy, capsys):
+    params = write_params(tmp_path, prepared_dir, mixed_level_policy)
     assert load_stage().main(["--run", "mini", "--params", str(params)]) == 0
     run_dir = tmp_path / "runs/mini"
     assert (run_dir / "adapter/adapter_model.safetensors").is_file()
@@ -40,14 +47,14 @@ def test_stage_writes_the_declared_outputs(tmp_path, prepared_dir, tiny_policy, 
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["reward"] == "speciarl"
 
 
-def test_stage_errors_are_one_line(tmp_path, prepared_dir, tiny_policy, capsys):
-    params = write_params(tmp_path, prepared_dir, tiny_policy)
-    assert load_stage().main(["--run", "nope", "--params", str(params)]) == 1
+def test_stage_errors_are_one_line(tmp_path, prepared_dir, mixed_level_policy, capsys):
+    params = write_params(tmp_path, prepared_dir, mixed_level_policy)
+    assert load_stage().main(["--run", "nope", "--params", str(params)]) == 2
     error = capsys.readouterr().err.strip()
     assert error == f"train: error: {params}: train.runs.nope: no such run (known: mini)"
     raw = yaml.safe_load(params.read_text())
     raw["train"]["runs"]["mini"]["dataset"] = "miniworld_c"
     params.write_text(yaml.safe_dump(raw))
-    assert load_stage().main(["--run", "mini", "--params", str(params)]) == 1
+    assert load_stage().main(["--run", "mini", "--params", str(params)]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("train: error: prepared split miniworld_c/train is missing") and "\n" not in error

@@ -18,15 +18,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import DATASET, ROOT, TINY_RUN, VLLM_TESTS, run_stage, stage_env
 from PIL import Image
+from vllm_world import DATASET, ROOT, TINY_RUN, VLLM_TESTS, run_stage, stage_env
 
 pytestmark = VLLM_TESTS
 STEPS = 3
 
 
 @pytest.fixture(scope="module")
-def colocate(tmp_path_factory, prepared_dir, warm_policy):
+def colocate(tmp_path_factory, prepared_dir, fine_level_policy):
     """A SpeciaRLGRPOTrainer on the colocated engine, trained STEPS steps; the engine saw the test
     images before training (so a stale encoder cache would show). Yields (trainer, images, before)."""
     from trl.trainer.utils import RepeatSampler  # noqa: F401 - TRL importable before the heavy set-up
@@ -44,9 +44,10 @@ def colocate(tmp_path_factory, prepared_dir, warm_policy):
     from speciarl.train.reward_func import make_reward_func
 
     out = tmp_path_factory.mktemp("colocate")
-    run = RunParams(**{**TINY_RUN, "max_steps": STEPS})
-    policy = PolicyParams(model=str(warm_policy), backend="vllm", device="cpu",
-                          vllm={"max_model_len": 512, "enforce_eager": True})
+    run = RunParams(**{**TINY_RUN, "grpo": {**TINY_RUN["grpo"], "max_steps": STEPS}})
+    policy = PolicyParams(
+        model=str(fine_level_policy), backend="vllm", device="cpu", vllm={"max_model_len": 512, "enforce_eager": True}
+    )
     rows = read_split(prepared_dir, DATASET, "test", columns=["image"]).to_pylist()
     images = [Image.open(io.BytesIO(row["image"])).convert("RGB") for row in rows]
     with JudgeService.from_params(JudgeParams(store=str(out / "verdicts")), prepared_dir) as service:
@@ -54,7 +55,9 @@ def colocate(tmp_path_factory, prepared_dir, warm_policy):
         model, processor = load_policy(policy.model)
         trainer = grpo.SpeciaRLGRPOTrainer(
             model=model,
-            reward_funcs=[make_reward_func(run.reward, service, num_generations=run.num_generations, max_none_fraction=1.0)],
+            reward_funcs=[
+                make_reward_func(run.reward, service, num_generations=run.grpo.num_generations, max_none_fraction=1.0)
+            ],
             args=config,
             train_dataset=build_train_dataset(prepared_dir, run),
             processing_class=processor,
@@ -75,8 +78,12 @@ def vllm_greedy(trainer, images: list[Image.Image]) -> list[str]:
     from speciarl.policy.prompts import get_prompt
 
     processor = trainer.processing_class
-    params = SamplingParams(temperature=0, max_tokens=32, skip_special_tokens=False,
-                            logit_bias={token: -100.0 for token in vision_token_ids(processor)})
+    params = SamplingParams(
+        temperature=0,
+        max_tokens=32,
+        skip_special_tokens=False,
+        logit_bias={token: -100.0 for token in vision_token_ids(processor)},
+    )
     text = chat_text(processor, get_prompt("general"))
     requests = [{"prompt": text, "multi_modal_data": {"image": image}} for image in images]
     outputs = trainer.vllm_generation.llm.generate(requests, params, use_tqdm=False)
@@ -95,8 +102,11 @@ def transformers_greedy(trainer, images: list[Image.Image]) -> list[str]:
 
 def test_importance_sampling_ratio_stays_near_one(colocate):
     trainer, _, _ = colocate
-    ratios = [entry["sampling/importance_sampling_ratio/mean"] for entry in trainer.state.log_history
-              if "sampling/importance_sampling_ratio/mean" in entry]
+    ratios = [
+        entry["sampling/importance_sampling_ratio/mean"]
+        for entry in trainer.state.log_history
+        if "sampling/importance_sampling_ratio/mean" in entry
+    ]
     print(f"importance-sampling ratio per step: {ratios}")  # the figure the README reports (pytest -rP)
     assert len(ratios) == STEPS
     assert all(0.9 <= ratio <= 1.1 for ratio in ratios), ratios
@@ -107,7 +117,7 @@ def test_after_a_weight_sync_vllm_answers_as_the_trained_model(colocate):
     trainer.vllm_generation.sync_weights()
     after = vllm_greedy(trainer, images)
     assert after == transformers_greedy(trainer, images)
-    assert sum(a != b for a, b in zip(before, after)) >= len(images) // 4  # training moved the answers
+    assert sum(a != b for a, b in zip(before, after, strict=True)) >= len(images) // 4  # training moved the answers
 
 
 def test_vllm_receives_one_expansion_of_the_image(colocate):
@@ -143,13 +153,14 @@ def test_a_sync_of_changed_embeddings_reaches_the_tied_lm_head(colocate):
 
 def test_a_killed_colocate_run_resumes_and_its_adapter_serves_through_vllm(write_params, tmp_path):
     steps = 12  # a step takes under a second: enough of them left to kill the run mid-way
-    run = {**TINY_RUN, "max_steps": steps}
+    run = {**TINY_RUN, "grpo": {**TINY_RUN["grpo"], "max_steps": steps}}
     params = write_params("train.yaml", policy={"backend": "vllm"}, train={"runs": {"speciarl": run}})
     run_dir = Path(yaml.safe_load(params.read_text())["train"]["out_dir"]) / "speciarl"
     command = [sys.executable, str(ROOT / "stages" / "train.py"), "--run", "speciarl", "--params", str(params)]
     with open(tmp_path / "killed.log", "w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                   env=stage_env())
+        process = subprocess.Popen(
+            command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=stage_env()
+        )
     try:
         deadline = time.monotonic() + 900
         while not (run_dir / "checkpoints" / "checkpoint-2" / "trainer_state.json").exists():
@@ -173,8 +184,14 @@ def test_a_killed_colocate_run_resumes_and_its_adapter_serves_through_vllm(write
     # the trained adapter, served by vLLM as a LoRA, answers as the transformers model with it does
     from test_policy_vllm import MIN_AGREEMENT, agreement, predictions
 
-    by_transformers = predictions(write_params("lora_transformers.yaml", policy={"backend": "transformers"},
-                                               train={"out_dir": str(run_dir.parent)}), policy="speciarl")
-    by_vllm = predictions(write_params("lora_vllm.yaml", policy={"backend": "vllm"},
-                                       train={"out_dir": str(run_dir.parent)}), policy="speciarl")
+    by_transformers = predictions(
+        write_params(
+            "lora_transformers.yaml", policy={"backend": "transformers"}, train={"out_dir": str(run_dir.parent)}
+        ),
+        policy="speciarl",
+    )
+    by_vllm = predictions(
+        write_params("lora_vllm.yaml", policy={"backend": "vllm"}, train={"out_dir": str(run_dir.parent)}),
+        policy="speciarl",
+    )
     assert agreement(by_transformers, by_vllm) >= MIN_AGREEMENT

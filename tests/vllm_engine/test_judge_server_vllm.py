@@ -14,9 +14,9 @@ import threading
 import httpx
 import psutil
 import pytest
-from conftest import VLLM_TESTS
 from openai import OpenAI
 from tiny_vllm_judge import REPLY, build_tiny_vllm_judge
+from vllm_world import VLLM_TESTS
 
 from speciarl.judge.cascade import JudgeService, describe_undecided
 from speciarl.judge.llm import LLMJudge
@@ -46,11 +46,16 @@ def tiny_judge(tmp_path_factory):
 def managed_llm(tiny_judge):
     """The LLM judge of a `judge.llm` section with serve.backend vllm; its server starts on first
     use, is shared by the tests, and is stopped (with its whole process group) at the end."""
-    params = LLMParams.model_validate({
-        "serve": {"backend": "vllm", "args": SERVER_ARGS, "startup_timeout_s": STARTUP_TIMEOUT_S},
-        "model": str(tiny_judge), "concurrency": CONCURRENCY, "max_attempts": 2, "backoff_s": 0.01,
-        "timeout_s": 120,
-    })
+    params = LLMParams.model_validate(
+        {
+            "serve": {"backend": "vllm", "args": SERVER_ARGS, "startup_timeout_s": STARTUP_TIMEOUT_S},
+            "model": str(tiny_judge),
+            "concurrency": CONCURRENCY,
+            "max_attempts": 2,
+            "backoff_s": 0.01,
+            "timeout_s": 120,
+        }
+    )
     llm = LLMJudge.from_params(params)
     yield llm
     process = llm.server._process
@@ -81,8 +86,12 @@ def test_replies_are_constrained_to_the_labels_and_every_verdict_is_stored(manag
     # words, which the strict parser rejects; with the labels as the only choices it stops after one.
     base_url, api_key = managed_llm.server.start()  # already running: returns at once
     client = OpenAI(base_url=base_url, api_key=api_key, max_retries=0)
-    request = dict(model=managed_llm.model, messages=build_messages("golden-winged warbler", "warbler"),
-                   temperature=0.0, max_tokens=managed_llm.max_tokens)
+    request = dict(
+        model=managed_llm.model,
+        messages=build_messages("golden-winged warbler", "warbler"),
+        temperature=0.0,
+        max_tokens=managed_llm.max_tokens,
+    )
     plain = client.chat.completions.create(**request)
     constrained = client.chat.completions.create(**request, extra_body={"structured_outputs": {"choice": LABELS}})
     assert plain.choices[0].message.content.split() == list(REPLY)
@@ -102,12 +111,18 @@ def test_the_key_is_required_and_the_server_listens_on_loopback_only(managed_llm
         assert httpx.post(f"{base_url}/chat/completions", json=chat, headers=headers, timeout=60).status_code == status
         # routes outside /v1, which vLLM's own key check leaves open: /invocations answers chat completions
         assert httpx.post(f"{root}/invocations", json=chat, headers=headers, timeout=60).status_code == status
-        assert httpx.post(f"{root}/tokenize", json={"model": managed_llm.model, "prompt": "hi"}, headers=headers,
-                          timeout=60).status_code == status
+        assert (
+            httpx.post(
+                f"{root}/tokenize", json={"model": managed_llm.model, "prompt": "hi"}, headers=headers, timeout=60
+            ).status_code
+            == status
+        )
         assert httpx.get(f"{root}/metrics", headers=headers, timeout=60).status_code == status
     assert httpx.get(f"{root}/health", timeout=60).status_code == 200  # the readiness probe stays open
     # one listening socket, on 127.0.0.1, and nothing on the machine's other addresses
-    listening = {c.laddr.ip for c in psutil.net_connections("inet") if c.status == psutil.CONN_LISTEN and c.laddr.port == port}
+    listening = {
+        c.laddr.ip for c in psutil.net_connections("inet") if c.status == psutil.CONN_LISTEN and c.laddr.port == port
+    }
     assert listening == {"127.0.0.1"}
     others = {info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)} - {"127.0.0.1"}
     for address in others:
@@ -143,7 +158,9 @@ def test_a_server_killed_mid_run_loses_no_verdict_and_a_rerun_judges_only_the_re
     stats = service.stats
     service.store.close()
 
-    decided = {pair[1:]: category.value for pair, category in zip(pairs, categories) if category is not None}
+    decided = {
+        pair[1:]: category.value for pair, category in zip(pairs, categories, strict=True) if category is not None
+    }
     assert kill_after <= len(decided) < len(pairs)
     assert set(categories) == {Category.SPECIFIC, None}  # no verdict, never a default category
     undecided = len(pairs) - len(decided)
@@ -184,8 +201,13 @@ def assert_reaped(processes: list[subprocess.Popen]) -> None:
 
 def test_a_model_that_does_not_exist_stops_with_one_line(tmp_path, started_processes):
     missing = tmp_path / "no-such-model"
-    server = ManagedServer("vllm", str(missing), extra_args=SERVER_ARGS, startup_timeout_s=STARTUP_TIMEOUT_S,
-                           log_path=tmp_path / "serve.log")
+    server = ManagedServer(
+        "vllm",
+        str(missing),
+        extra_args=SERVER_ARGS,
+        startup_timeout_s=STARTUP_TIMEOUT_S,
+        log_path=tmp_path / "serve.log",
+    )
     with pytest.raises(ServerError) as error:
         server.start()
     message = str(error.value)
@@ -201,8 +223,14 @@ def test_a_port_in_use_stops_with_one_line(tiny_judge, tmp_path, started_process
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        server = ManagedServer("vllm", str(tiny_judge), port=port, extra_args=SERVER_ARGS,
-                               startup_timeout_s=STARTUP_TIMEOUT_S, log_path=tmp_path / "serve.log")
+        server = ManagedServer(
+            "vllm",
+            str(tiny_judge),
+            port=port,
+            extra_args=SERVER_ARGS,
+            startup_timeout_s=STARTUP_TIMEOUT_S,
+            log_path=tmp_path / "serve.log",
+        )
         with pytest.raises(ServerError) as error:
             server.start()
     message = str(error.value)

@@ -4,7 +4,7 @@ with the transformers backend on the same weights in float32."""
 from __future__ import annotations
 
 import pyarrow.parquet as pq
-from conftest import DATASET, VLLM_TESTS, run_stage
+from vllm_world import DATASET, VLLM_TESTS, run_stage
 
 pytestmark = VLLM_TESTS
 MIN_AGREEMENT = 0.95
@@ -59,14 +59,31 @@ def test_an_engine_that_cannot_start_is_one_line_naming_the_params(write_params,
     import subprocess
     import sys
 
-    from conftest import ROOT, stage_env
+    from vllm_world import ROOT, stage_env
 
-    params = write_params("bad.yaml", policy={"backend": "vllm", "vllm": {"max_model_len": 100000, "enforce_eager": True}})
+    params = write_params(
+        "bad.yaml", policy={"backend": "vllm", "vllm": {"max_model_len": 100000, "enforce_eager": True}}
+    )
     result = subprocess.run(
-        [sys.executable, str(ROOT / "stages" / "predict.py"), "--policy", "base", "--prompt", "general",
-         "--params", str(params)], cwd=ROOT, capture_output=True, text=True, timeout=600, env=stage_env(),
+        [
+            sys.executable,
+            str(ROOT / "stages" / "predict.py"),
+            "--policy",
+            "base",
+            "--prompt",
+            "general",
+            "--params",
+            str(params),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=stage_env(),
     )
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("predict: error: vLLM engine for") and "policy.vllm" in last and "max_model_len" in last
-    assert not (tmp_path / "bad" / "predictions").exists() or not any((tmp_path / "bad" / "predictions").rglob("*.parquet"))
+    assert not (tmp_path / "bad" / "predictions").exists() or not any(
+        (tmp_path / "bad" / "predictions").rglob("*.parquet")
+    )

@@ -12,6 +12,8 @@ from pathlib import Path, PurePosixPath
 import pytest
 from dvc.dependency.param import ParamsDependency
 from dvc.repo import Repo
+from dvc.stage import PipelineStage
+from miniature_repo import build_miniature_repo, run
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = str(REPO / ".venv" / "bin" / "snakemake")
@@ -30,7 +32,7 @@ def rel(path: str) -> str:
 
 @pytest.fixture(scope="module")
 def dvc_side() -> dict:
-    """{stage address: {cmd, deps, params_files, outs, upstream}} as DVC resolves dvc.yaml."""
+    """{stage address: {cmd, deps, outs, upstream}} as DVC resolves dvc.yaml (params left out)."""
     stages = {}
     with Repo(str(REPO)) as repo:
         graph = repo.index.graph
@@ -38,7 +40,6 @@ def dvc_side() -> dict:
             stages[stage.addressing] = {
                 "cmd": stage.cmd,
                 "deps": {rel(dep.fs_path) for dep in stage.deps if not isinstance(dep, ParamsDependency)},
-                "params_files": {rel(dep.fs_path) for dep in stage.deps if isinstance(dep, ParamsDependency)},
                 "outs": {rel(out.fs_path) for out in stage.outs},
                 "upstream": {upstream.addressing for upstream in graph.successors(stage)},
             }
@@ -87,13 +88,16 @@ def test_same_commands_outputs_and_inputs(dvc_side, snakemake_side):
         rule = snakemake_side[rule_of(address)]
         assert rule["shell"] == f"({stage['cmd']}) > logs/{rule_of(address)}.log 2>&1", address
         assert rule["output"] == stage["outs"], address
-        # every DVC dep is an input, or (a folder holding other stages' outs) is stood for by those outs
-        expected = set(stage["params_files"])
+        # every DVC dep is an input, or is stood for by the outs of other stages that a folder
+        # holds (data/predictions), or by the files of a source folder (src/speciarl/policy);
+        # params are no input (not params.yaml): each rule tracks its declared values
+        expected = set()
         for dep in stage["deps"]:
             inside = {out for out in produced if PurePosixPath(out).is_relative_to(dep) and out != dep}
+            if not inside and dep not in produced and (REPO / dep).is_dir():
+                inside = {rel(str(path)) for path in (REPO / dep).rglob("*") if path.is_file()}
             expected |= inside or {dep}
         assert rule["input"] == expected, address
-    assert {path for stage in dvc_side.values() for path in stage["params_files"]} == {"params.yaml"}
 
 
 def test_same_dag(dvc_side, snakemake_side):
@@ -101,6 +105,22 @@ def test_same_dag(dvc_side, snakemake_side):
         assert snakemake_side[rule_of(address)]["upstream"] == {rule_of(up) for up in stage["upstream"]}, address
     # the default target runs every stage
     assert snakemake_side["all"]["upstream"] == {rule_of(address) for address in dvc_side}
+
+
+def test_data_tracked_by_a_dvc_file_is_no_rule(tmp_path):
+    """The README's sharing recipe tracks the verdict store with `dvc add data/verdicts`: a stage
+    without a command that the workflow must leave out."""
+    repo = build_miniature_repo(tmp_path / "repo")
+    (repo / "data/verdicts").mkdir(parents=True)
+    (repo / "data/verdicts/segment").write_bytes(b"verdicts")
+    run(["dvc", "add", "data/verdicts"], repo)
+    with Repo(str(repo)) as dvc_repo:
+        stages = dvc_repo.index.stages
+    assert [Path(stage.path).name for stage in stages if not isinstance(stage, PipelineStage)] == ["verdicts.dvc"]
+    listing = run([SNAKEMAKE, *PROFILE, "--dry-run", "--forceall"], repo).stdout
+    assert set(re.findall(r"^rule (\w+):$", listing, flags=re.M)) == {
+        rule_of(stage.name) for stage in stages if isinstance(stage, PipelineStage)
+    } | {"all"}
 
 
 def test_lint_is_clean():

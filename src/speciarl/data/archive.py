@@ -10,12 +10,12 @@ outside, and device files; the extraction is moved into place only when complete
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 import tarfile
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+
+from speciarl.atomic import atomic_directory, remove_temps
 
 ARCHIVE_SUFFIXES = (".tar", ".tgz", ".tar.gz", ".tar.bz2", ".tar.xz")
 COMPLETE = ".complete"
@@ -35,28 +35,18 @@ def extract(archive: Path, cache_dir: Path) -> Path:
     if (dest / COMPLETE).exists():
         return dest
     # leftovers of an extraction that was killed are never complete: remove them
-    for stale in dest.parent.glob(f".{dest.name}.partial-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
-    tmp.mkdir(parents=True)
+    remove_temps(dest)
     try:
-        with tarfile.open(archive) as tar:
+        with atomic_directory(dest) as tmp, tarfile.open(archive) as tar:
             for member in tar:
                 _check_member_name(archive, member.name)
                 try:
                     tar.extract(member, tmp, filter="data")
                 except tarfile.FilterError as exc:
                     raise ValueError(f"{archive}: unsafe archive member {member.name!r} rejected ({exc})") from None
-        (tmp / COMPLETE).write_text(str(archive.resolve()))
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
+            (tmp / COMPLETE).write_text(str(archive.resolve()))
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise ValueError(f"{archive}: cannot read the archive ({exc})") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return dest
 
 

@@ -74,30 +74,35 @@ def render_split(
     if pool is None:
         results = (_render_chunk(dataset, split, settings, chunk) for chunk in chunks)
     else:
-        results = pool.map(_render_chunk, *zip(*((dataset, split, settings, chunk) for chunk in chunks)))
-    with prepared.SplitWriter(prepared_dir, dataset, split) as writer, tqdm(
-        total=len(items), desc=f"render {dataset}/{split}", unit="img", leave=False
-    ) as progress:
-        for chunk, images in zip(chunks, results):
-            for (index, label), image in zip(chunk, images):
-                writer.add({
-                    "sample_id": prepared.sample_id(dataset, f"{split}/{index:06d}"),
-                    "dataset": dataset,
-                    "split": split,
-                    "image": image,
-                    "label": label,
-                    "label_path": taxonomy.path(label),
-                })
+        results = pool.map(_render_chunk, *zip(*((dataset, split, settings, chunk) for chunk in chunks), strict=True))
+    with (
+        prepared.SplitWriter(prepared_dir, dataset, split) as writer,
+        tqdm(total=len(items), desc=f"render {dataset}/{split}", unit="img", leave=False) as progress,
+    ):
+        for chunk, images in zip(chunks, results, strict=True):
+            for (index, label), image in zip(chunk, images, strict=True):
+                writer.add(
+                    {
+                        "sample_id": prepared.sample_id(dataset, f"{split}/{index:06d}"),
+                        "dataset": dataset,
+                        "split": split,
+                        "image": image,
+                        "label": label,
+                        "label_path": taxonomy.path(label),
+                    }
+                )
             progress.update(len(chunk))
         counts = Counter(labels)
         classes = miniworld_classes(dataset)
-        return writer.commit({
-            "classes": classes,
-            "counts": {label: counts[label] for label in classes},
-            "levels": LEVELS,
-            "groups": miniworld_groups(dataset),
-            "params": settings,
-        })
+        return writer.commit(
+            {
+                "classes": classes,
+                "counts": {label: counts[label] for label in classes},
+                "levels": LEVELS,
+                "groups": miniworld_groups(dataset),
+                "params": settings,
+            }
+        )
 
 
 def render_miniworld(params: MiniWorldParams, prepared_dir: str | Path, workers: int | None = None) -> dict[str, dict]:

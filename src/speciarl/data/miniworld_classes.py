@@ -93,7 +93,9 @@ BIRDS = Domain(
     synonyms=("Aves",),
     groups=(
         Group(
-            "finch", "easy", "whole body colour",
+            "finch",
+            "easy",
+            "whole body colour",
             {"shape": "finch", "wing": BLACK, "wing_bar": WHITE, "beak": (30, 0.3, 0.75)},
             (
                 FineClass("crimson finch", {"body": RED}, ("Fringilla rubra",)),
@@ -104,7 +106,9 @@ BIRDS = Domain(
             ("Fringillidae",),
         ),
         Group(
-            "parrot", "easy", "whole body colour",
+            "parrot",
+            "easy",
+            "whole body colour",
             {"shape": "parrot", "beak": (40, 0.15, 0.9)},
             (
                 FineClass("emerald parrot", {"body": EMERALD}, ("Psittacula smaragdina",)),
@@ -115,7 +119,9 @@ BIRDS = Domain(
             ("Psittacidae",),
         ),
         Group(
-            "heron", "medium", "neck and crown colour",
+            "heron",
+            "medium",
+            "neck and crown colour",
             {"shape": "heron", "body": GREY, "beak": GOLD, "legs": (40, 0.5, 0.6)},
             (
                 FineClass("grey heron", {}, ("gray heron", "Ardea grisea")),
@@ -126,7 +132,9 @@ BIRDS = Domain(
             ("Ardeidae",),
         ),
         Group(
-            "kingfisher", "medium", "breast colour",
+            "kingfisher",
+            "medium",
+            "breast colour",
             {"shape": "kingfisher", "body": (200, 0.85, 0.80), "beak": BLACK},
             (
                 FineClass("rufous-breasted kingfisher", {"breast": CHESTNUT}),
@@ -138,7 +146,9 @@ BIRDS = Domain(
             ("Alcedinidae",),
         ),
         Group(
-            "warbler", "hard", "tiny crown patch colour",
+            "warbler",
+            "hard",
+            "tiny crown patch colour",
             {"shape": "warbler", "body": (62, 0.60, 0.75), "wing": (75, 0.55, 0.50), "beak": CHARCOAL},
             (
                 FineClass("orange-crowned warbler", {"mark": ORANGE}, ("Leiothlypis aurantia",)),
@@ -152,11 +162,20 @@ BIRDS = Domain(
             ("wood warbler", "Parulidae"),
         ),
         Group(
-            "sparrow", "hard", "small shift of plumage hue",
+            "sparrow",
+            "hard",
+            "small shift of plumage hue",
             {"shape": "sparrow", "body": (36, 0.55, 0.62), "wing": (30, 0.60, 0.42), "beak": (30, 0.3, 0.45)},
-            _hue_siblings([
-                "rust sparrow", "cinnamon sparrow", "tawny sparrow", "sand sparrow", "straw sparrow", "olive sparrow",
-            ]),
+            _hue_siblings(
+                [
+                    "rust sparrow",
+                    "cinnamon sparrow",
+                    "tawny sparrow",
+                    "sand sparrow",
+                    "straw sparrow",
+                    "olive sparrow",
+                ]
+            ),
             ("Passerellidae",),
         ),
     ),
@@ -169,7 +188,9 @@ CARS = Domain(
     synonyms=("automobile", "motorcar"),
     groups=(
         Group(
-            "pickup truck", "easy", "whole body colour",
+            "pickup truck",
+            "easy",
+            "whole body colour",
             {"shape": "pickup"},
             (
                 FineClass("Harbor Scout pickup", {"body": RED}),
@@ -180,7 +201,9 @@ CARS = Domain(
             ("pickup",),
         ),
         Group(
-            "minivan", "easy", "whole body colour",
+            "minivan",
+            "easy",
+            "whole body colour",
             {"shape": "minivan"},
             (
                 FineClass("Meadow Voyager minivan", {"body": WHITE}),
@@ -191,7 +214,9 @@ CARS = Domain(
             ("people carrier", "MPV"),
         ),
         Group(
-            "roadster", "medium", "side stripes or rear spoiler",
+            "roadster",
+            "medium",
+            "side stripes or rear spoiler",
             {"shape": "roadster", "body": (5, 0.75, 0.75)},
             (
                 FineClass("Comet Spyder roadster", {}),
@@ -202,7 +227,9 @@ CARS = Domain(
             ("convertible",),
         ),
         Group(
-            "sedan", "medium", "roof colour",
+            "sedan",
+            "medium",
+            "roof colour",
             {"shape": "sedan", "body": (215, 0.35, 0.50)},
             (
                 FineClass("Atlas Regent sedan", {"roof": BLACK}),
@@ -214,7 +241,9 @@ CARS = Domain(
             ("saloon",),
         ),
         Group(
-            "coupe", "hard", "tiny wheel hub colour",
+            "coupe",
+            "hard",
+            "tiny wheel hub colour",
             {"shape": "coupe", "body": (0, 0.0, 0.85), "mark": SILVER},
             (
                 FineClass("Vector Arrow coupe", {}),
@@ -227,12 +256,20 @@ CARS = Domain(
             ("sports coupe",),
         ),
         Group(
-            "hatchback", "hard", "small shift of paint hue",
+            "hatchback",
+            "hard",
+            "small shift of paint hue",
             {"shape": "hatchback", "body": (300, 0.45, 0.72)},
-            _hue_siblings([
-                "Pebble City hatchback", "Pebble Metro hatchback", "Pebble Urban hatchback",
-                "Pebble Sprint hatchback", "Pebble Swift hatchback", "Pebble Zip hatchback",
-            ]),
+            _hue_siblings(
+                [
+                    "Pebble City hatchback",
+                    "Pebble Metro hatchback",
+                    "Pebble Urban hatchback",
+                    "Pebble Sprint hatchback",
+                    "Pebble Swift hatchback",
+                    "Pebble Zip hatchback",
+                ]
+            ),
             ("hatch",),
         ),
     ),

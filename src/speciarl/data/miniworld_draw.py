@@ -27,18 +27,29 @@ RIM = (0, 0.0, 0.35)
 # Bird silhouettes: body ellipse (cx, cy, rx, ry), head circle (x, y, r), beak (kind, length),
 # tail (length, half width, droop in degrees), leg length, and a neck for herons.
 BIRD_SHAPES = {
-    "finch": dict(body=(0.44, 0.56, 0.22, 0.17), head=(0.66, 0.40, 0.12), beak=("cone", 0.10),
-                  tail=(0.20, 0.06, 15), legs=0.08),
-    "parrot": dict(body=(0.46, 0.48, 0.16, 0.22), head=(0.58, 0.24, 0.12), beak=("hook", 0.10),
-                   tail=(0.36, 0.05, 60), legs=0.06),
-    "heron": dict(body=(0.36, 0.42, 0.20, 0.11), head=(0.70, 0.14, 0.06), beak=("dagger", 0.20),
-                  tail=(0.10, 0.05, 30), legs=0.36, neck=0.05),
-    "kingfisher": dict(body=(0.40, 0.56, 0.18, 0.15), head=(0.60, 0.38, 0.15), beak=("dagger", 0.24),
-                       tail=(0.12, 0.05, 35), legs=0.05),
-    "warbler": dict(body=(0.44, 0.56, 0.22, 0.12), head=(0.68, 0.46, 0.10), beak=("thin", 0.08),
-                    tail=(0.22, 0.045, 10), legs=0.08),
-    "sparrow": dict(body=(0.44, 0.56, 0.21, 0.16), head=(0.65, 0.40, 0.115), beak=("cone", 0.07),
-                    tail=(0.20, 0.055, 5), legs=0.07),
+    "finch": dict(
+        body=(0.44, 0.56, 0.22, 0.17), head=(0.66, 0.40, 0.12), beak=("cone", 0.10), tail=(0.20, 0.06, 15), legs=0.08
+    ),
+    "parrot": dict(
+        body=(0.46, 0.48, 0.16, 0.22), head=(0.58, 0.24, 0.12), beak=("hook", 0.10), tail=(0.36, 0.05, 60), legs=0.06
+    ),
+    "heron": dict(
+        body=(0.36, 0.42, 0.20, 0.11),
+        head=(0.70, 0.14, 0.06),
+        beak=("dagger", 0.20),
+        tail=(0.10, 0.05, 30),
+        legs=0.36,
+        neck=0.05,
+    ),
+    "kingfisher": dict(
+        body=(0.40, 0.56, 0.18, 0.15), head=(0.60, 0.38, 0.15), beak=("dagger", 0.24), tail=(0.12, 0.05, 35), legs=0.05
+    ),
+    "warbler": dict(
+        body=(0.44, 0.56, 0.22, 0.12), head=(0.68, 0.46, 0.10), beak=("thin", 0.08), tail=(0.22, 0.045, 10), legs=0.08
+    ),
+    "sparrow": dict(
+        body=(0.44, 0.56, 0.21, 0.16), head=(0.65, 0.40, 0.115), beak=("cone", 0.07), tail=(0.20, 0.055, 5), legs=0.07
+    ),
 }
 
 # Car silhouettes: body outline, window panes, wheel x positions and radius, the cabin (roof
@@ -46,39 +57,86 @@ BIRD_SHAPES = {
 GROUND = 0.82
 CAR_SHAPES = {
     "pickup": dict(
-        body=[(0.04, 0.72), (0.04, 0.48), (0.50, 0.48), (0.50, 0.29), (0.54, 0.26), (0.70, 0.26),
-              (0.77, 0.46), (0.94, 0.49), (0.96, 0.56), (0.96, 0.72)],
+        body=[
+            (0.04, 0.72),
+            (0.04, 0.48),
+            (0.50, 0.48),
+            (0.50, 0.29),
+            (0.54, 0.26),
+            (0.70, 0.26),
+            (0.77, 0.46),
+            (0.94, 0.49),
+            (0.96, 0.56),
+            (0.96, 0.72),
+        ],
         windows=[[(0.56, 0.30), (0.69, 0.30), (0.735, 0.45), (0.56, 0.45)]],
-        cabin=None, wheels=((0.22, 0.78), 0.105), bed=True),
+        cabin=None,
+        wheels=((0.22, 0.78), 0.105),
+        bed=True,
+    ),
     "minivan": dict(
-        body=[(0.04, 0.74), (0.04, 0.28), (0.10, 0.18), (0.64, 0.18), (0.84, 0.42), (0.95, 0.47),
-              (0.96, 0.74)],
-        windows=[[(0.08, 0.25), (0.26, 0.25), (0.26, 0.40), (0.08, 0.40)],
-                 [(0.29, 0.25), (0.50, 0.25), (0.50, 0.40), (0.29, 0.40)],
-                 [(0.53, 0.25), (0.63, 0.25), (0.78, 0.40), (0.53, 0.40)]],
-        cabin=None, wheels=((0.20, 0.80), 0.09)),
+        body=[(0.04, 0.74), (0.04, 0.28), (0.10, 0.18), (0.64, 0.18), (0.84, 0.42), (0.95, 0.47), (0.96, 0.74)],
+        windows=[
+            [(0.08, 0.25), (0.26, 0.25), (0.26, 0.40), (0.08, 0.40)],
+            [(0.29, 0.25), (0.50, 0.25), (0.50, 0.40), (0.29, 0.40)],
+            [(0.53, 0.25), (0.63, 0.25), (0.78, 0.40), (0.53, 0.40)],
+        ],
+        cabin=None,
+        wheels=((0.20, 0.80), 0.09),
+    ),
     "roadster": dict(
-        body=[(0.05, 0.74), (0.05, 0.58), (0.12, 0.54), (0.40, 0.54), (0.46, 0.56), (0.62, 0.56),
-              (0.80, 0.55), (0.95, 0.60), (0.96, 0.74)],
-        windows=[], cabin=None, wheels=((0.22, 0.78), 0.085), open_top=True),
+        body=[
+            (0.05, 0.74),
+            (0.05, 0.58),
+            (0.12, 0.54),
+            (0.40, 0.54),
+            (0.46, 0.56),
+            (0.62, 0.56),
+            (0.80, 0.55),
+            (0.95, 0.60),
+            (0.96, 0.74),
+        ],
+        windows=[],
+        cabin=None,
+        wheels=((0.22, 0.78), 0.085),
+        open_top=True,
+    ),
     "sedan": dict(
         body=[(0.04, 0.74), (0.04, 0.52), (0.24, 0.50), (0.96, 0.53), (0.96, 0.74)],
         cabin=[(0.22, 0.51), (0.33, 0.33), (0.62, 0.33), (0.76, 0.51)],
-        windows=[[(0.29, 0.49), (0.35, 0.40), (0.47, 0.40), (0.47, 0.49)],
-                 [(0.50, 0.49), (0.50, 0.40), (0.62, 0.40), (0.69, 0.49)]],
-        wheels=((0.22, 0.78), 0.09)),
+        windows=[
+            [(0.29, 0.49), (0.35, 0.40), (0.47, 0.40), (0.47, 0.49)],
+            [(0.50, 0.49), (0.50, 0.40), (0.62, 0.40), (0.69, 0.49)],
+        ],
+        wheels=((0.22, 0.78), 0.09),
+    ),
     "coupe": dict(
-        body=[(0.04, 0.74), (0.04, 0.58), (0.16, 0.55), (0.38, 0.40), (0.56, 0.39), (0.68, 0.54),
-              (0.95, 0.58), (0.96, 0.74)],
-        windows=[[(0.24, 0.54), (0.39, 0.43), (0.47, 0.43), (0.47, 0.54)],
-                 [(0.50, 0.54), (0.50, 0.42), (0.55, 0.42), (0.64, 0.54)]],
-        cabin=None, wheels=((0.22, 0.78), 0.085)),
+        body=[
+            (0.04, 0.74),
+            (0.04, 0.58),
+            (0.16, 0.55),
+            (0.38, 0.40),
+            (0.56, 0.39),
+            (0.68, 0.54),
+            (0.95, 0.58),
+            (0.96, 0.74),
+        ],
+        windows=[
+            [(0.24, 0.54), (0.39, 0.43), (0.47, 0.43), (0.47, 0.54)],
+            [(0.50, 0.54), (0.50, 0.42), (0.55, 0.42), (0.64, 0.54)],
+        ],
+        cabin=None,
+        wheels=((0.22, 0.78), 0.085),
+    ),
     "hatchback": dict(
-        body=[(0.14, 0.74), (0.14, 0.42), (0.19, 0.38), (0.52, 0.38), (0.66, 0.52), (0.85, 0.55),
-              (0.86, 0.74)],
-        windows=[[(0.18, 0.42), (0.32, 0.42), (0.32, 0.51), (0.18, 0.51)],
-                 [(0.35, 0.42), (0.51, 0.42), (0.60, 0.51), (0.35, 0.51)]],
-        cabin=None, wheels=((0.28, 0.72), 0.09)),
+        body=[(0.14, 0.74), (0.14, 0.42), (0.19, 0.38), (0.52, 0.38), (0.66, 0.52), (0.85, 0.55), (0.86, 0.74)],
+        windows=[
+            [(0.18, 0.42), (0.32, 0.42), (0.32, 0.51), (0.18, 0.51)],
+            [(0.35, 0.42), (0.51, 0.42), (0.60, 0.51), (0.35, 0.51)],
+        ],
+        cabin=None,
+        wheels=((0.28, 0.72), 0.09),
+    ),
 }
 
 
@@ -135,8 +193,10 @@ class Pen:
 
     def point(self, x: float, y: float) -> tuple[float, float]:
         dx, dy = (0.5 - x if self.flip else x - 0.5), y - 0.5
-        return (self.centre + (dx * self.cos + dy * self.sin) * self.box,
-                self.centre + (dy * self.cos - dx * self.sin) * self.box)
+        return (
+            self.centre + (dx * self.cos + dy * self.sin) * self.box,
+            self.centre + (dy * self.cos - dx * self.sin) * self.box,
+        )
 
     def polygon(self, points, fill) -> None:
         self.draw.polygon([self.point(x, y) for x, y in points], fill=fill)
@@ -155,8 +215,9 @@ class Pen:
         self.polygon([(cx + r * math.cos(a), cy + r * math.sin(a)) for a in angles], fill)
 
     def line(self, points, fill, width: float) -> None:
-        self.draw.line([self.point(x, y) for x, y in points], fill=fill, width=max(1, round(width * self.box)),
-                       joint="curve")
+        self.draw.line(
+            [self.point(x, y) for x, y in points], fill=fill, width=max(1, round(width * self.box)), joint="curve"
+        )
 
 
 # Birds ------------------------------------------------------------------------------------------
@@ -182,8 +243,15 @@ def draw_bird(pen: Pen, look: dict, colour: Palette, detail: float) -> None:
     root = (cx - rx * 0.8, cy - ry * 0.1)
     tip = (root[0] - length * math.cos(a), root[1] + length * math.sin(a))
     nx, ny = half * math.sin(a), half * math.cos(a)
-    pen.polygon([(root[0] + nx * 0.4, root[1] - ny), (tip[0] - nx, tip[1] - ny * 0.3),
-                 (tip[0] + nx, tip[1] + ny * 0.3), (root[0] - nx * 0.4, root[1] + ny)], paint(look.get("tail", wing)))
+    pen.polygon(
+        [
+            (root[0] + nx * 0.4, root[1] - ny),
+            (tip[0] - nx, tip[1] - ny * 0.3),
+            (tip[0] + nx, tip[1] + ny * 0.3),
+            (root[0] - nx * 0.4, root[1] + ny),
+        ],
+        paint(look.get("tail", wing)),
+    )
 
     if "neck" in shape:
         neck = paint(look.get("neck", body))
@@ -198,8 +266,15 @@ def draw_bird(pen: Pen, look: dict, colour: Palette, detail: float) -> None:
             pen.line([(x, cy + ry * 0.15), (x - 0.02, cy + ry * 0.45)], streak, 0.012)
     pen.ellipse(cx - rx * 0.12, cy - ry * 0.15, rx * 0.72, ry * 0.48, paint(wing), angle=-8)
     if "band" in look:  # a dark band across the chest, in front of the wing
-        pen.polygon([(cx + rx * 0.50, cy - ry * 0.55), (cx + rx * 0.75, cy - ry * 0.50),
-                     (cx + rx * 0.80, cy + ry * 0.45), (cx + rx * 0.55, cy + ry * 0.55)], paint(look["band"]))
+        pen.polygon(
+            [
+                (cx + rx * 0.50, cy - ry * 0.55),
+                (cx + rx * 0.75, cy - ry * 0.50),
+                (cx + rx * 0.80, cy + ry * 0.45),
+                (cx + rx * 0.55, cy + ry * 0.55),
+            ],
+            paint(look["band"]),
+        )
     if "wing_bar" in look:
         pen.line([(cx - rx * 0.05, cy - ry * 0.55), (cx - rx * 0.15, cy + ry * 0.25)], colour(look["wing_bar"]), 0.03)
 
@@ -223,8 +298,16 @@ def draw_beak(pen: Pen, beak: tuple[str, float], base: tuple[float, float], fill
     if kind == "cone":  # short and deep: seed eaters
         pen.polygon([(x - 0.01, y - 0.045), (x + length, y + 0.005), (x - 0.01, y + 0.045)], fill)
     elif kind == "hook":
-        pen.polygon([(x - 0.02, y - 0.06), (x + length * 0.7, y - 0.04), (x + length, y + 0.03),
-                     (x + length * 0.6, y + 0.01), (x - 0.02, y + 0.05)], fill)
+        pen.polygon(
+            [
+                (x - 0.02, y - 0.06),
+                (x + length * 0.7, y - 0.04),
+                (x + length, y + 0.03),
+                (x + length * 0.6, y + 0.01),
+                (x - 0.02, y + 0.05),
+            ],
+            fill,
+        )
     elif kind == "thin":
         pen.polygon([(x - 0.01, y - 0.018), (x + length, y + 0.004), (x - 0.01, y + 0.02)], fill)
     else:  # dagger: long and straight
@@ -294,12 +377,19 @@ def _rgb(hsv) -> tuple[float, ...]:
 
 def bird_background(rng: np.random.Generator, size: int, perch_y: float, marsh: bool) -> Image.Image:
     """Sky with out-of-focus foliage; a branch (or a marsh edge for herons) at `perch_y`."""
-    sky = _gradient(size, _rgb((rng.uniform(190, 220), rng.uniform(0.15, 0.5), rng.uniform(0.75, 0.95))),
-                    _rgb((rng.uniform(80, 140), rng.uniform(0.2, 0.5), rng.uniform(0.5, 0.8))))
+    sky = _gradient(
+        size,
+        _rgb((rng.uniform(190, 220), rng.uniform(0.15, 0.5), rng.uniform(0.75, 0.95))),
+        _rgb((rng.uniform(80, 140), rng.uniform(0.2, 0.5), rng.uniform(0.5, 0.8))),
+    )
     # foliage: a coarse random field blown up, i.e. blurred leaves
     coarse = rng.uniform(0, 1, (5, 5, 1)).astype(np.float32)
-    leaves = np.asarray(Image.fromarray((coarse[..., 0] * 255).astype(np.uint8)).resize((size, size), Image.BICUBIC),
-                        np.float32)[..., None] / 255.0
+    leaves = (
+        np.asarray(
+            Image.fromarray((coarse[..., 0] * 255).astype(np.uint8)).resize((size, size), Image.BICUBIC), np.float32
+        )[..., None]
+        / 255.0
+    )
     leaf = np.asarray(_rgb((rng.uniform(70, 140), rng.uniform(0.4, 0.7), rng.uniform(0.3, 0.6))), np.float32)
     weight = np.clip((leaves - 0.45) * 2.0, 0.0, 0.85)
     image = Image.fromarray((sky * (1 - weight) + leaf * weight).astype(np.uint8))
@@ -310,8 +400,11 @@ def bird_background(rng: np.random.Generator, size: int, perch_y: float, marsh: 
         draw.rectangle([0, y - size * 0.02, size, size], fill=water)
         for _ in range(6):
             x = rng.uniform(0, size)
-            draw.line([(x, size), (x + rng.uniform(-4, 4), y - size * rng.uniform(0.05, 0.2))],
-                      fill=(70, 100, 50), width=max(1, size // 80))
+            draw.line(
+                [(x, size), (x + rng.uniform(-4, 4), y - size * rng.uniform(0.05, 0.2))],
+                fill=(70, 100, 50),
+                width=max(1, size // 80),
+            )
     else:
         tilt = rng.uniform(-0.08, 0.08) * size
         bark = tuple(int(c) for c in _rgb((rng.uniform(20, 35), 0.5, rng.uniform(0.25, 0.4))))
@@ -321,8 +414,11 @@ def bird_background(rng: np.random.Generator, size: int, perch_y: float, marsh: 
 
 def car_background(rng: np.random.Generator, size: int, road_y: float) -> Image.Image:
     """Sky, a row of buildings, and a road whose near kerb lies under the wheels at `road_y`."""
-    sky = _gradient(size, _rgb((rng.uniform(200, 230), rng.uniform(0.05, 0.4), rng.uniform(0.7, 0.95))),
-                    _rgb((rng.uniform(20, 45), rng.uniform(0.05, 0.3), rng.uniform(0.75, 0.95))))
+    sky = _gradient(
+        size,
+        _rgb((rng.uniform(200, 230), rng.uniform(0.05, 0.4), rng.uniform(0.7, 0.95))),
+        _rgb((rng.uniform(20, 45), rng.uniform(0.05, 0.3), rng.uniform(0.75, 0.95))),
+    )
     image = Image.fromarray(sky.astype(np.uint8))
     draw = ImageDraw.Draw(image)
     horizon = road_y * size - rng.uniform(0.15, 0.3) * size

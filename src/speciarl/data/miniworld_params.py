@@ -14,8 +14,11 @@ class MiniWorldParams(Section):
     test_per_domain: int = Field(500, ge=1)
     # Difficulty knobs. The hard groups separate their siblings by a tiny mark or a small hue shift.
     hard_detail: float = Field(
-        0.05, gt=0.0, le=0.3,
-        description="diameter of the hard groups' tiny mark (warbler crown patch, coupe hub cap) as a fraction of the object's size",
+        0.05,
+        gt=0.0,
+        le=0.3,
+        description="diameter of the hard groups' tiny mark (warbler crown patch, coupe hub cap) "
+        "as a fraction of the object's size",
     )
     hue_step: float = Field(
         10.0, ge=0.0, le=60.0, description="hue difference in degrees between neighbouring siblings of the hue groups"
@@ -31,7 +34,7 @@ class MiniWorldParams(Section):
     jpeg_quality: int = Field(90, ge=20, le=100)
 
     @model_validator(mode="after")
-    def _scale_range(self) -> "MiniWorldParams":
+    def _scale_range(self) -> MiniWorldParams:
         if self.scale_min > self.scale_max:
             raise ValueError(f"scale_min ({self.scale_min}) must not exceed scale_max ({self.scale_max})")
         return self

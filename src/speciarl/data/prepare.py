@@ -15,9 +15,9 @@ import importlib
 import json
 import multiprocessing
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -56,16 +56,16 @@ def _encoded(records: Sequence[Record], pool) -> Iterator[tuple[Record, tuple[by
     batches = [records[i : i + BATCH] for i in range(0, len(records), BATCH)]
     if pool is None:
         for batch in batches:
-            yield from zip(batch, map(encode_image, map(_payload, batch)))
+            yield from zip(batch, map(encode_image, map(_payload, batch)), strict=True)
         return
     pending = None
     for batch in batches:
         job = pool.map_async(encode_image, [_payload(r) for r in batch], chunksize=16)
         if pending is not None:
-            yield from zip(pending[0], pending[1].get())
+            yield from zip(pending[0], pending[1].get(), strict=True)
         pending = (batch, job)
     if pending is not None:
-        yield from zip(pending[0], pending[1].get())
+        yield from zip(pending[0], pending[1].get(), strict=True)
 
 
 @contextmanager

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from speciarl.atomic import discard, publish, remove_temps, temp_sibling
 
 SAMPLE_SCHEMA = pa.schema(
     [
@@ -62,10 +62,8 @@ class SplitWriter:
 
     def __init__(self, root: str | Path, dataset: str, split: str, shard_rows: int = 2000):
         self.final = split_dir(root, dataset, split)
-        self.tmp = self.final.with_name(f".{self.final.name}.partial-{os.getpid()}")
-        if self.tmp.exists():
-            shutil.rmtree(self.tmp)
-        self.tmp.mkdir(parents=True)
+        remove_temps(self.final)  # of a killed write of this split: one writer per split at a time
+        self.tmp = temp_sibling(self.final, directory=True)
         self.dataset, self.split, self.shard_rows = dataset, split, shard_rows
         self._rows: list[dict] = []
         self._shards = 0
@@ -98,15 +96,13 @@ class SplitWriter:
             **manifest,
         }
         (self.tmp / MANIFEST).write_text(json.dumps(full, indent=1, ensure_ascii=False, sort_keys=True))
-        if self.final.exists():
-            shutil.rmtree(self.final)
-        os.replace(self.tmp, self.final)
+        publish(self.tmp, self.final)
         return full
 
     def abort(self) -> None:
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        discard(self.tmp)
 
-    def __enter__(self) -> "SplitWriter":
+    def __enter__(self) -> SplitWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -153,7 +149,8 @@ def check_split(root: str | Path, dataset: str, split: str) -> dict:
 
     def mismatch(what: str) -> ValueError:
         return ValueError(
-            f"prepared split {dataset}/{split} ({folder}) does not match its manifest: {what}; run the prepare stage again"
+            f"prepared split {dataset}/{split} ({folder}) does not match its manifest: {what}; "
+            "run the prepare stage again"
         )
 
     expected = [shard_name(index) for index in range(manifest["num_shards"])]
@@ -196,5 +193,7 @@ def iter_split(root: str | Path, dataset: str, split: str, batch_size: int = 256
     """Batches of row dicts, in the stored order, from a split checked against its manifest."""
     manifest = check_split(root, dataset, split)
     for index in range(manifest["num_shards"]):
-        for batch in pq.ParquetFile(split_dir(root, dataset, split) / shard_name(index)).iter_batches(batch_size=batch_size):
+        for batch in pq.ParquetFile(split_dir(root, dataset, split) / shard_name(index)).iter_batches(
+            batch_size=batch_size
+        ):
             yield batch.to_pylist()

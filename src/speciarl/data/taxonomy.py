@@ -16,11 +16,11 @@ A node may sit at any level (datasets whose hierarchy is ragged skip levels).
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
+from speciarl.atomic import atomic_write_text
 from speciarl.labels import normalize
 
 FORMAT = "speciarl.taxonomy/1"
@@ -68,7 +68,7 @@ class Taxonomy:
         levels: Sequence[str],
         class_paths: dict[str, Sequence[tuple[str, str]]],
         synonyms: dict[str, Iterable[str]] | None = None,
-    ) -> "Taxonomy":
+    ) -> Taxonomy:
         """Build from each class's root-to-leaf path of (level, name) pairs.
 
         `synonyms` maps a node name (any level) to extra names of that node.
@@ -103,13 +103,10 @@ class Taxonomy:
         }
 
     def save(self, path: str | Path) -> None:
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=1, ensure_ascii=False))
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(self.to_json(), indent=1, ensure_ascii=False))
 
     @classmethod
-    def load(cls, path: str | Path) -> "Taxonomy":
+    def load(cls, path: str | Path) -> Taxonomy:
         path = Path(path)
         try:
             raw = json.loads(path.read_text())

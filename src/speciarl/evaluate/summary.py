@@ -11,11 +11,16 @@ metrics.json layout (numbers only, so `dvc metrics show` lists every leaf):
                similarity, counts: {outcome: int}, distribution: {outcome: share}}
     GROUP   = {n, n_datasets, correctness, specificity, hm, score, text_inclusion, similarity,
                distribution: {outcome: mean share}}
+
+The headline (the DVC metrics, so that `dvc metrics show` is one short table): one file per group
+and run, <headline>/<group>/<run>.json = {split: {specificity, correctness, hm, score}}, the group
+numbers of metrics.json for the run's mode. Datasets in no group have no headline file.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import polars as pl
@@ -24,11 +29,15 @@ from speciarl.evaluate.per_sample import is_best_of_n
 from speciarl.metrics import OUTCOMES, outcome_rank, summarize
 
 METRICS_FILE = "metrics.json"
-BEST_OF_K_DIR = "best_of_k"  # DVC plots: <run>/<dataset>-<split>.csv with columns k, correctness, specificity, hm, score
+HEADLINE_DIR = "headline"
+HEADLINE = ("specificity", "correctness", "hm", "score")
+# DVC plots: <run>/<dataset>-<split>.csv with columns k, correctness, specificity, hm, score
+BEST_OF_K_DIR = "best_of_k"
 GREEDY, BEST_OF_N = "greedy", "best_of_n"
 SCALARS = ("correctness", "specificity", "hm", "score", "text_inclusion", "similarity")
 _IMAGE = ("run", "dataset", "split", "sample_id")
 _DIGITS = 6
+_CURVE_METRICS = ("correctness", "specificity", "hm", "score")
 
 
 def _with_rank(frame: pl.DataFrame) -> pl.DataFrame:
@@ -51,7 +60,8 @@ def selected_predictions(per_sample: pl.DataFrame) -> pl.DataFrame:
     """The prediction that counts for each run x image, with its `mode` and samples per image."""
     best_of_n_run = pl.col("run").is_in([run for run in per_sample["run"].unique().to_list() if is_best_of_n(run)])
     samples = per_sample.group_by(_IMAGE).agg(pl.len().cast(pl.Int64).alias("samples_per_image"))
-    greedy = per_sample.filter(~best_of_n_run & (pl.col("sample_index") == 0)).with_columns(pl.lit(GREEDY).alias("mode"))
+    first = per_sample.filter(~best_of_n_run & (pl.col("sample_index") == 0))
+    greedy = first.with_columns(pl.lit(GREEDY).alias("mode"))
     best = best_samples(per_sample.filter(best_of_n_run)).with_columns(pl.lit(BEST_OF_N).alias("mode"))
     chosen = pl.concat([greedy, best.select(greedy.columns)], how="vertical")
     return chosen.join(samples, on=list(_IMAGE), how="left").with_columns(
@@ -86,7 +96,8 @@ def group_metrics(datasets: dict[str, dict[str, dict]], groups: dict[str, list[s
                 "n_datasets": len(parts),
                 **{name: round(sum(part[name] for part in parts) / len(parts), _DIGITS) for name in SCALARS},
                 "distribution": {
-                    value: round(sum(part["distribution"][value] for part in parts) / len(parts), _DIGITS) for value in OUTCOMES
+                    value: round(sum(part["distribution"][value] for part in parts) / len(parts), _DIGITS)
+                    for value in OUTCOMES
                 },
             }
     return result
@@ -104,6 +115,26 @@ def metrics_table(per_sample: pl.DataFrame, groups: dict[str, list[str]]) -> dic
     return metrics
 
 
+def headline(metrics: dict) -> dict[tuple[str, str], dict[str, dict[str, float]]]:
+    """{(group, run): {split: {specificity, correctness, hm, score}}} from the metrics.json content."""
+    result: dict[tuple[str, str], dict[str, dict[str, float]]] = {}
+    for run, modes in metrics.items():
+        for mode in modes.values():
+            for group, splits in mode["groups"].items():
+                result[(group, run)] = {
+                    split: {name: entry[name] for name in HEADLINE} for split, entry in splits.items()
+                }
+    return dict(sorted(result.items()))
+
+
+def write_headline(content: dict[tuple[str, str], dict[str, dict[str, float]]], folder: Path) -> None:
+    """One JSON file per group and run: <folder>/<group>/<run>.json."""
+    for (group, run), splits in content.items():
+        path = Path(folder) / group / f"{run}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(splits, indent=2) + "\n")
+
+
 def best_of_k(per_sample: pl.DataFrame) -> dict[tuple[str, str, str], list[dict]]:
     """For each best-of-N run and dataset split: metrics of best-of-k over samples 0..k-1, k = 1, 2, 4, ..., N."""
     curves: dict[tuple[str, str, str], list[dict]] = {}
@@ -116,7 +147,8 @@ def best_of_k(per_sample: pl.DataFrame) -> dict[tuple[str, str, str], list[dict]
             rows = []
             for k in ks:
                 summary = summarize(best_samples(part.filter(pl.col("sample_index") < k))["category"].to_list())
-                rows.append({"k": k, **{name: round(summary[name], _DIGITS) for name in ("correctness", "specificity", "hm", "score")}})
+                rounded = {name: round(summary[name], _DIGITS) for name in _CURVE_METRICS}
+                rows.append({"k": k, **rounded})
             curves[(run, dataset, split)] = rows
     return curves
 

@@ -18,8 +18,8 @@ import asyncio
 import concurrent.futures
 import time
 from collections import Counter
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
-from typing import Callable, Coroutine, Iterable, Sequence
 
 from tqdm import tqdm
 
@@ -29,17 +29,29 @@ from speciarl.judge.params import JudgeParams
 from speciarl.judge.store import Verdict, VerdictStore, verdict_key
 from speciarl.judge.taxonomy_judge import TaxonomyJudge, empty_taxonomy
 from speciarl.labels import Category, normalize
+from speciarl.stage import RunFailure
 
 EXACT_JUDGE = "exact"
 PairKey = tuple[str, str, str]
 """(dataset, normalised ground truth, normalised prediction)."""
 
-_STAT_KEYS = ("pairs", "unique", "store_hits", "exact", "taxonomy", "llm", "llm_calls", "retries", "failures", "undecided")
+_STAT_KEYS = (
+    "pairs",
+    "unique",
+    "store_hits",
+    "exact",
+    "taxonomy",
+    "llm",
+    "llm_calls",
+    "retries",
+    "failures",
+    "undecided",
+)
 _MAX_FAILURE_EXAMPLES = 5
 NO_LLM_CAUSE = "the taxonomy cannot decide it and no LLM judge is configured (judge.llm)"
 
 
-class VerdictStoreError(RuntimeError):
+class VerdictStoreError(RunFailure):
     """The verdict store cannot be opened or written; str() is one line naming the store and the cause."""
 
 
@@ -92,16 +104,18 @@ class JudgeService:
         self._failure_examples: list[dict] = []
 
     @classmethod
-    def from_params(
-        cls, judge_params: JudgeParams, prepared_dir: str | Path, which: str = "train"
-    ) -> "JudgeService":
+    def from_params(cls, judge_params: JudgeParams, prepared_dir: str | Path, which: str = "train") -> JudgeService:
         """Taxonomies from <prepared_dir>/<dataset>/taxonomy.json, the store, and the LLM judge of
         `which` ("train": judge.llm; "eval": judge.eval_llm, falling back to judge.llm)."""
         if which not in ("train", "eval"):
             raise ValueError(f"which must be 'train' or 'eval', got {which!r}")
         if not Path(prepared_dir).is_dir():
-            raise FileNotFoundError(f"prepared data not found: {prepared_dir} (data.prepared_dir; run the prepare stage)")
-        taxonomies = {path.parent.name: Taxonomy.load(path) for path in sorted(Path(prepared_dir).glob("*/taxonomy.json"))}
+            raise FileNotFoundError(
+                f"prepared data not found: {prepared_dir} (data.prepared_dir; run the prepare stage)"
+            )
+        taxonomies = {
+            path.parent.name: Taxonomy.load(path) for path in sorted(Path(prepared_dir).glob("*/taxonomy.json"))
+        }
         section, llm_params = "judge.llm", judge_params.llm
         if which == "eval" and judge_params.eval_llm is not None:
             section, llm_params = "judge.eval_llm", judge_params.eval_llm
@@ -114,7 +128,7 @@ class JudgeService:
             closed_world=judge_params.taxonomy.closed_world,
         )
 
-    def __enter__(self) -> "JudgeService":
+    def __enter__(self) -> JudgeService:
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -137,7 +151,19 @@ class JudgeService:
         """Who decides `dataset`'s pairs: the taxonomy judge's id and the LLM judge's (verdicts of
         another judge id may differ, so a training run records it to never resume under another)."""
         llm = self.llm.judge_id if self.llm is not None else "no-llm"
-        return f"{EXACT_JUDGE}+{self._taxonomy_judge(dataset).judge_id}+{llm}"
+        return f"{EXACT_JUDGE}+{self.taxonomy_judge(dataset).judge_id}+{llm}"
+
+    def judge_names(self) -> dict[str, str]:
+        """{judge id: what the judge is} for the verdicts this service can give (ids are hashes)."""
+        names = {EXACT_JUDGE: "exact match"}
+        for dataset in sorted(self._taxonomies):
+            judge = self.taxonomy_judge(dataset)
+            world = "closed world" if judge.closed else "open world"
+            names[judge.judge_id] = f"taxonomy of {dataset} ({world}, close_levels {judge.close_levels})"
+        if self.llm is not None:
+            revision = f" (revision {self.llm.revision})" if self.llm.revision else ""
+            names[self.llm.judge_id] = f"LLM {self.llm.model}{revision}"
+        return names
 
     # Judging ------------------------------------------------------------------------------------
 
@@ -151,7 +177,9 @@ class JudgeService:
         unique: dict[PairKey, None] = {}
         for index, (dataset, truth, prediction) in enumerate(pairs):
             if truth is None or prediction is None:
-                raise ValueError(f"pair {index}: ground truth and prediction must be text, got {truth!r}, {prediction!r}")
+                raise ValueError(
+                    f"pair {index}: ground truth and prediction must be text, got {truth!r}, {prediction!r}"
+                )
             unique.setdefault(pair_key(dataset, truth, prediction))
             self._counts["pairs"] += 1
         self._counts["unique"] += len(unique)
@@ -202,7 +230,7 @@ class JudgeService:
             if truth == prediction:
                 decided[key] = ("exact", _verdict(truth, prediction, Category.SPECIFIC, EXACT_JUDGE, now))
                 continue
-            taxonomy_judge = self._taxonomy_judge(dataset)
+            taxonomy_judge = self.taxonomy_judge(dataset)
             category = taxonomy_judge.judge(truth, prediction)
             if category is None:
                 left.append(key)
@@ -210,7 +238,8 @@ class JudgeService:
                 decided[key] = ("taxonomy", _verdict(truth, prediction, category, taxonomy_judge.judge_id, now))
         return decided, left
 
-    def _taxonomy_judge(self, dataset: str) -> TaxonomyJudge:
+    def taxonomy_judge(self, dataset: str) -> TaxonomyJudge:
+        """The cascade's taxonomy level for `dataset` (an empty taxonomy when none was prepared)."""
         if dataset not in self._taxonomy_judges:
             taxonomy = self._taxonomies.get(dataset) or empty_taxonomy(dataset)
             close = self._close_levels_by_dataset.get(dataset, self._close_levels)
@@ -239,7 +268,7 @@ class JudgeService:
             bar.close()
             await writer.close()  # every verdict that did arrive is stored, even when the run stops
         answered: dict[PairKey, Verdict | None] = {}
-        for index, (key, result) in enumerate(zip(keys, results)):
+        for index, (key, result) in enumerate(zip(keys, results, strict=True)):
             answered[key] = verdicts.get(index)
             if result.category is not None:
                 self._counts["llm"] += 1
@@ -251,7 +280,9 @@ class JudgeService:
 
     def _note_failure(self, key: PairKey, cause: str | None) -> None:
         if len(self._failure_examples) < _MAX_FAILURE_EXAMPLES:
-            self._failure_examples.append({"dataset": key[0], "ground_truth": key[1], "prediction": key[2], "error": cause})
+            self._failure_examples.append(
+                {"dataset": key[0], "ground_truth": key[1], "prediction": key[2], "error": cause}
+            )
 
     def _put(self, verdicts: list[Verdict]) -> None:
         try:

@@ -23,14 +23,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "lacks: exact match, taxonomy, then the LLM judge. Exit 0 only when every pair has a verdict; "
         "verdicts obtained are stored either way, so a rerun asks only for the rest.",
     )
-    parser.add_argument("--pairs", required=True, type=Path, help="parquet or jsonl with columns ground_truth, prediction (optional: dataset)")
+    parser.add_argument(
+        "--pairs",
+        required=True,
+        type=Path,
+        help="parquet or jsonl with columns ground_truth, prediction (optional: dataset)",
+    )
     parser.add_argument("--store", required=True, type=Path, help="verdict store directory")
     parser.add_argument("--taxonomy", type=Path, action="append", default=[], help="taxonomy.json (repeatable)")
-    parser.add_argument("--dataset", help="dataset of every pair (default: the file's dataset column, else the only taxonomy's)")
+    parser.add_argument(
+        "--dataset", help="dataset of every pair (default: the file's dataset column, else the only taxonomy's)"
+    )
     parser.add_argument("--close-levels", type=int, default=1, help="levels above the truth that are 'less specific'")
+    parser.add_argument(
+        "--closed-world",
+        action="store_true",
+        help="each --taxonomy lists every name a correct answer can use (a world built from it, as the mini world): "
+        "an answer that names no node is wrong, so no LLM is needed (params: judge.taxonomy.closed_world)",
+    )
     llm = parser.add_argument_group("LLM judge (used only for pairs the taxonomy cannot decide)")
-    llm.add_argument("--llm-endpoint", help="base URL of a running OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
-    llm.add_argument("--llm-serve", choices=["vllm", "transformers"], help="start a managed server for --llm-model on 127.0.0.1")
+    llm.add_argument(
+        "--llm-endpoint", help="base URL of a running OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1"
+    )
+    llm.add_argument(
+        "--llm-serve", choices=["vllm", "transformers"], help="start a managed server for --llm-model on 127.0.0.1"
+    )
     llm.add_argument("--llm-model", help="served model name (with --llm-serve: the model path or id)")
     llm.add_argument("--llm-revision", help="model revision (part of the judge id)")
     llm.add_argument("--api-key-env", default=_DEFAULTS.api_key_env, help="environment variable holding the API key")
@@ -52,12 +69,14 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give --llm-endpoint (a running server) or --llm-serve (a managed one), not both")
     if (args.llm_endpoint or args.llm_serve) and not args.llm_model:
         raise ValueError("--llm-model is required with --llm-endpoint or --llm-serve")
+    if args.closed_world and not args.taxonomy:
+        raise ValueError("--closed-world needs the world's taxonomy (--taxonomy FILE)")
     table = read_pairs(args.pairs)
     taxonomies = {t.dataset: t for t in (Taxonomy.load(path) for path in args.taxonomy)}
     datasets = _datasets(table, args.dataset, taxonomies, args.pairs)
     pairs = [
         (dataset, truth, prediction)
-        for dataset, truth, prediction in zip(datasets, table["ground_truth"], table["prediction"])
+        for dataset, truth, prediction in zip(datasets, table["ground_truth"], table["prediction"], strict=True)
         if prediction is not None  # a format error needs no verdict
     ]
     llm_params = LLMParams(
@@ -74,8 +93,11 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         with JudgeService(
-            open_store(args.store), taxonomies, LLMJudge.from_params(llm_params, "--api-key-env"),
+            open_store(args.store),
+            taxonomies,
+            LLMJudge.from_params(llm_params, "--api-key-env"),
             close_levels=args.close_levels,
+            closed_world=list(taxonomies) if args.closed_world else (),
         ) as service:
             service.judge(pairs, progress=True)
             stats = service.stats
@@ -132,5 +154,7 @@ def _datasets(table: pl.DataFrame, dataset: str | None, taxonomies: dict[str, Ta
             raise ValueError(f"{path}: record {nulls[0]} has no dataset")
         return table["dataset"].to_list()
     if len(taxonomies) > 1:
-        raise ValueError(f"{path}: no dataset column; name the dataset with --dataset (taxonomies: {', '.join(taxonomies)})")
+        raise ValueError(
+            f"{path}: no dataset column; name the dataset with --dataset (taxonomies: {', '.join(taxonomies)})"
+        )
     return [next(iter(taxonomies), "")] * table.height

@@ -54,11 +54,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _judge_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--params", type=Path,
+        "--params",
+        type=Path,
         help=f"params file whose judges are accepted (default: {DEFAULT_PARAMS} if present, else only 'exact')",
     )
     parser.add_argument(
-        "--allow-unknown-judges", action="store_true",
+        "--allow-unknown-judges",
+        action="store_true",
         help="also take verdicts of other judges (humans, other taxonomies or LLMs), unchecked",
     )
 
@@ -68,7 +70,9 @@ def _known_judges(args: argparse.Namespace):
     from speciarl.judge.store_checks import KnownJudges
 
     if args.params is None and not DEFAULT_PARAMS.exists():
-        return KnownJudges(allow_unknown=args.allow_unknown_judges, described_as=f"no judges ({DEFAULT_PARAMS} not found)")
+        return KnownJudges(
+            allow_unknown=args.allow_unknown_judges, described_as=f"no judges ({DEFAULT_PARAMS} not found)"
+        )
     return KnownJudges.from_params(args.params or DEFAULT_PARAMS, allow_unknown=args.allow_unknown_judges)
 
 
@@ -137,7 +141,10 @@ def _stats(args: argparse.Namespace) -> int:
             f"({damage['blocks_skipped']} blocks skipped; the blocks before and after are read)"
         )
     if stats["quarantined_files"]:
-        print(f"quarantine: {stats['quarantined_files']} files in {args.store / QUARANTINE} (bytes compaction could not read)")
+        print(
+            f"quarantine: {stats['quarantined_files']} files in {args.store / QUARANTINE} "
+            "(bytes compaction could not read)"
+        )
     return 1 if stats["damaged"] else 0
 
 
@@ -154,7 +161,7 @@ def _compact(args: argparse.Namespace) -> int:
     quarantine = args.store / QUARANTINE
     for name, size in sorted(report.torn.items()):
         print(f"torn tail: {name}: {size} bytes a writer left unfinished; segment kept in {quarantine}")
-    for name, damages in sorted(report.damaged.items()):
+    for _segment, damages in sorted(report.damaged.items()):
         for damage in damages:
             print(f"corruption: {damage}; segment kept in {quarantine}")
     return 1 if report.damaged else 0

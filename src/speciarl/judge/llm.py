@@ -14,8 +14,9 @@ import hashlib
 import json
 import os
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Literal, Sequence
+from typing import Literal
 
 import openai
 from openai import AsyncOpenAI
@@ -31,6 +32,7 @@ from speciarl.judge.prompt import (
 )
 from speciarl.judge.server import ManagedServer
 from speciarl.labels import Category
+from speciarl.stage import RunFailure
 
 TEMPERATURE = 0.0
 _MAX_BACKOFF_S = 60.0
@@ -40,8 +42,8 @@ _FATAL_ERRORS = (openai.AuthenticationError, openai.PermissionDeniedError, opena
 Constrain = Literal["auto", "structured_outputs", "guided_choice", "none"]
 
 
-class LLMJudgeError(RuntimeError):
-    """The judge server refuses every request (bad API key, unknown model): a configuration error."""
+class LLMJudgeError(RunFailure):
+    """The judge server refuses every request (bad API key, unknown model): no request can succeed."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ class LLMJudge:
         if base_url is not None and not api_key:
             raise ValueError(f"LLMJudge: no API key for {base_url}")
         self.model = model
+        self.revision = revision
         self.base_url = base_url
         self.api_key = api_key
         self.server = server
@@ -108,7 +111,7 @@ class LLMJudge:
         self.judge_id = llm_judge_id(model, revision, self.chat_template_kwargs)
 
     @classmethod
-    def from_params(cls, params: LLMParams, key_setting: str = "judge.llm.api_key_env") -> "LLMJudge | None":
+    def from_params(cls, params: LLMParams, key_setting: str = "judge.llm.api_key_env") -> LLMJudge | None:
         """None when no LLM is configured. `key_setting` names where api_key_env was set (errors)."""
         if not params.configured:
             return None

@@ -11,8 +11,11 @@ from speciarl.config import NonEmptyStr, Section, UniqueList
 # Server flags that ManagedServer sets itself: the bind address (127.0.0.1 only), the port it polls
 # and the API key (passed in the environment). vLLM reads --api_key as --api-key, and argparse
 # takes a unique prefix (--api-k) for the whole flag, so both spellings and prefixes are refused.
-RESERVED_SERVER_FLAGS = {"--host": "the server binds 127.0.0.1", "--api-key": "the key comes from api_key_env",
-                         "--port": "set judge.llm.serve.port"}
+RESERVED_SERVER_FLAGS = {
+    "--host": "the server binds 127.0.0.1",
+    "--api-key": "the key comes from api_key_env",
+    "--port": "set judge.llm.serve.port",
+}
 
 
 class ServeParams(Section):
@@ -54,7 +57,7 @@ class LLMParams(Section):
     backoff_s: float = Field(1.0, ge=0)  # first retry delay; doubles each retry
 
     @model_validator(mode="after")
-    def _one_source(self) -> "LLMParams":
+    def _one_source(self) -> LLMParams:
         if self.endpoint is not None and self.serve is not None:
             raise ValueError("set either endpoint (a running server) or serve (a managed one), not both")
         if (self.endpoint is not None or self.serve is not None) and not self.model:
@@ -68,7 +71,7 @@ class LLMParams(Section):
 
 class TaxonomyJudgeParams(Section):
     # An ancestor at most this many taxonomy levels above the truth is "less specific", higher
-    # ones "generic" (REFERENCE.md: genus, family and product line are close parents).
+    # ones "generic" (docs/method.md#verdict-categories: genus, family and product line are close parents).
     close_levels: int = Field(1, ge=0)
     close_levels_by_dataset: dict[str, NonNegativeInt] = {"cub": 2, "pets": 0}
     # Datasets whose taxonomy lists every name a correct answer can use (the mini world, built from

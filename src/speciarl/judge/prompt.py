@@ -1,4 +1,5 @@
-"""The LLM judge's prompt and the strict parser of its replies (REFERENCE.md sections 2 and 4).
+"""The LLM judge's prompt and the strict parser of its replies (docs/method.md#verdict-categories,
+docs/method.md#the-judge-cascade).
 
 The judge sees the normalised pair (the verdict key is built from it), so the examples below are
 written in normalised form too.

@@ -28,6 +28,8 @@ from typing import Literal
 
 import httpx
 
+from speciarl.stage import RunFailure
+
 HOST = "127.0.0.1"
 KEY_ENV = "SPECIARL_SERVE_API_KEY"  # how the key reaches the servers' key check (require_api_key)
 KEY_MIDDLEWARE = "speciarl.judge.server.require_api_key"
@@ -35,7 +37,7 @@ _POLL_S = 0.5
 _STOP_GRACE_S = 30.0
 
 
-class ServerError(RuntimeError):
+class ServerError(RunFailure):
     """The managed server did not come up. A server that exited says so in one line naming the
     cause (the last error its log reports) and the log file; one that never became healthy gets
     its log tail in the message."""
@@ -102,8 +104,12 @@ class ManagedServer:
         with open(self.log_path, "ab") as log:
             # Own process group: stop() takes down the server's workers too.
             self._process = subprocess.Popen(
-                self._command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=env, start_new_session=True,
+                self._command(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
             )
         atexit.register(self.stop)
         try:
@@ -142,10 +148,32 @@ class ManagedServer:
             # The module under this interpreter, not a `vllm` found on PATH: the server runs in the
             # judge's own environment.
             revision = ["--revision", self.revision] if self.revision else []
-            return [sys.executable, "-m", "vllm.entrypoints.cli.main", "serve", self.model, "--host", HOST,
-                    "--port", str(self.port), "--middleware", KEY_MIDDLEWARE, *revision, *self.extra_args]
-        return [sys.executable, "-m", "speciarl.judge.server", self.served_model, "--host", HOST, "--port",
-                str(self.port), *self.extra_args]
+            return [
+                sys.executable,
+                "-m",
+                "vllm.entrypoints.cli.main",
+                "serve",
+                self.model,
+                "--host",
+                HOST,
+                "--port",
+                str(self.port),
+                "--middleware",
+                KEY_MIDDLEWARE,
+                *revision,
+                *self.extra_args,
+            ]
+        return [
+            sys.executable,
+            "-m",
+            "speciarl.judge.server",
+            self.served_model,
+            "--host",
+            HOST,
+            "--port",
+            str(self.port),
+            *self.extra_args,
+        ]
 
     def _wait_healthy(self) -> None:
         # vLLM answers /v1/models once the model is loaded (and checks the key there). transformers
@@ -193,8 +221,10 @@ def _reap_group(pgid: int, wait_s: float) -> None:
 
 # An exception line of a traceback ("OSError: [Errno 98] Address already in use") or a CLI's
 # "Error: ..." line, after any "(Process pid=N) LEVEL date [file:line] " prefix of vLLM's logger.
-_ERROR_LINE = re.compile(r"^(?:\(\w+ pid=\d+\) )?(?:[A-Z]+ [\d-]+ [\d:]+ \[[^\]]*\] )?"
-                         r"((?:[A-Za-z_][\w.]*(?:Error|Exception)|Error): .+)$")
+_ERROR_LINE = re.compile(
+    r"^(?:\(\w+ pid=\d+\) )?(?:[A-Z]+ [\d-]+ [\d:]+ \[[^\]]*\] )?"
+    r"((?:[A-Za-z_][\w.]*(?:Error|Exception)|Error): .+)$"
+)
 
 
 def _cause(path: Path | None) -> str:
@@ -230,8 +260,7 @@ async def require_api_key(request, call_next):
     expected = f"Bearer {os.environ.get(KEY_ENV, '')}".encode()
     given = request.headers.get("authorization", "").encode()
     if request.url.path != "/health" and (expected == b"Bearer " or not hmac.compare_digest(given, expected)):
-        return JSONResponse({"error": {"message": "invalid API key", "type": "invalid_request_error"}},
-                            status_code=401)
+        return JSONResponse({"error": {"message": "invalid API key", "type": "invalid_request_error"}}, status_code=401)
     return await call_next(request)
 
 

@@ -36,6 +36,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from speciarl.atomic import fsync_path, temp_glob
 from speciarl.judge import store_format as fmt
 from speciarl.judge.store_exchange import VerdictCheck, read_verdict_file, write_verdict_file
 from speciarl.judge.store_index import SortedKeys
@@ -43,7 +44,13 @@ from speciarl.judge.store_verdict import Verdict, check_verdict, verdict_key
 from speciarl.labels import Category
 
 __all__ = [
-    "CompactReport", "MergeReport", "Verdict", "VerdictStore", "merge_stores", "merge_verdicts", "verdict_key",
+    "CompactReport",
+    "MergeReport",
+    "Verdict",
+    "VerdictStore",
+    "merge_stores",
+    "merge_verdicts",
+    "verdict_key",
 ]
 
 log = logging.getLogger(__name__)
@@ -109,7 +116,7 @@ class _SegmentWriter:
             fcntl.flock(fd, fcntl.LOCK_EX)
             fmt.write_all(fd, fmt.SEGMENT_HEADER)
             os.fsync(fd)
-            fmt.fsync_dir(root)
+            fsync_path(root)
         except BaseException:
             self.close()
             path.unlink(missing_ok=True)
@@ -234,8 +241,12 @@ class VerdictStore:
                 elif kept.category is not verdict.category:
                     log.warning(
                         "verdict conflict for (%r, %r): kept %r by %s, refused %r by %s",
-                        verdict.ground_truth, verdict.prediction, kept.category.value, kept.judge,
-                        verdict.category.value, verdict.judge,
+                        verdict.ground_truth,
+                        verdict.prediction,
+                        kept.category.value,
+                        kept.judge,
+                        verdict.category.value,
+                        verdict.judge,
                     )
             if fresh:
                 self._append(list(fresh.values()))
@@ -329,10 +340,18 @@ class VerdictStore:
         before = len(known)
         categories = map(_CATEGORY_BY_VALUE.__getitem__, columns["category"])
         made = list(
-            map(Verdict, columns["key"], columns["ground_truth"], columns["prediction"], categories, columns["judge"], columns["created"])
+            map(
+                Verdict,
+                columns["key"],
+                columns["ground_truth"],
+                columns["prediction"],
+                categories,
+                columns["judge"],
+                columns["created"],
+            )
         )
         if not any(map(known.__contains__, columns["key"])):  # the usual case: all keys are new
-            known.update(zip(columns["key"], made))
+            known.update(zip(columns["key"], made, strict=True))
             if len(known) - before == len(made):
                 return len(made)
         for verdict in made:  # keys seen before: a file re-read after a compaction, or a conflict
@@ -368,7 +387,7 @@ class VerdictStore:
         report = CompactReport()
         with self._lock, _compaction_lock(self.root / COMPACTION_LOCK):
             self.close()
-            for debris in self.root.glob("base-*" + fmt.TEMP_SUFFIX):  # of a compaction that crashed
+            for debris in self.root.glob(temp_glob("base-*")):  # of a compaction that crashed
                 debris.unlink()
             bases, segments = self._list()
             with contextlib.ExitStack() as held:
@@ -392,11 +411,11 @@ class VerdictStore:
                     for name in report.quarantined:
                         os.replace(self.root / name, quarantine / name)
                         log.warning("%s: kept in %s (bytes that could not be read)", name, quarantine)
-                    fmt.fsync_dir(quarantine)
+                    fsync_path(quarantine)
                 for name in bases + finished:
                     if name not in report.quarantined:
                         (self.root / name).unlink(missing_ok=True)
-                fmt.fsync_dir(self.root)
+                fsync_path(self.root)
             self._bases = {target} if target else set()
             for name in finished:
                 self._segments.pop(name, None)
@@ -425,7 +444,9 @@ class VerdictStore:
         first (nothing is added unless every row passes). Returns how many were new."""
         report = merge_verdicts(self, read_verdict_file(Path(path), check))
         for key, verdict_category, other in report.conflicts:
-            log.warning("%s: conflict for key %s: %r (the verdict) vs %r", path, key, verdict_category.value, other.value)
+            log.warning(
+                "%s: conflict for key %s: %r (the verdict) vs %r", path, key, verdict_category.value, other.value
+            )
         return report.new
 
     def stats(self) -> dict:
@@ -444,7 +465,12 @@ class VerdictStore:
                 "bytes_on_disk": sum(_size(self.root / name) for name in bases + segments),
                 "torn_bytes": sum(state.size - state.end for state in self._segments.values()),
                 "damaged": [
-                    {"file": damage.file, "offset": damage.offset, "bytes": damage.size, "blocks_skipped": damage.blocks}
+                    {
+                        "file": damage.file,
+                        "offset": damage.offset,
+                        "bytes": damage.size,
+                        "blocks_skipped": damage.blocks,
+                    }
                     for state in self._segments.values()
                     for damage in state.damages
                 ],
@@ -472,7 +498,9 @@ def _check_batch(batch: list[Verdict]) -> None:
         check_verdict(verdict, f"verdict {position}")
         if verdict.key != verdict_key(verdict.ground_truth, verdict.prediction, verdict.judge):
             # readers verify every key: a verdict stored under another pair's key would make the store unreadable
-            raise ValueError(f"verdict {position}: key {verdict.key} is not the verdict_key of its truth, prediction and judge")
+            raise ValueError(
+                f"verdict {position}: key {verdict.key} is not the verdict_key of its truth, prediction and judge"
+            )
 
 
 def _names(folder: Path) -> list[str]:

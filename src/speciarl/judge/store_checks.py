@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from speciarl.config import read_raw, load_section
+from speciarl.config import load_section, read_raw
 from speciarl.data.taxonomy import Taxonomy
 from speciarl.judge.cascade import EXACT_JUDGE
 from speciarl.judge.llm import llm_judge_id
@@ -63,7 +63,7 @@ class KnownJudges:
         taxonomy_judges = []
         for taxonomy_file in sorted(Path(data.prepared_dir).glob("*/taxonomy.json")):
             dataset = taxonomy_file.parent.name
-            # the cascade's settings for this dataset (JudgeService._taxonomy_judge)
+            # the cascade's settings for this dataset (JudgeService.taxonomy_judge)
             close = judge.taxonomy.close_levels_by_dataset.get(dataset, judge.taxonomy.close_levels)
             closed = dataset in judge.taxonomy.closed_world
             taxonomy_judges.append(TaxonomyJudge(Taxonomy.load(taxonomy_file), close, closed=closed))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from speciarl.atomic import atomic_path
 from speciarl.judge.store_verdict import KEY_PATTERN, Verdict, verdict_key
 from speciarl.labels import Category, normalize
 
@@ -31,8 +31,14 @@ OPTIONAL = ("key", "created")
 EXTENSIONS = (".jsonl", ".parquet")
 _CATEGORY_BY_VALUE = {category.value: category for category in Category}
 _SCHEMA = pa.schema(
-    [("ground_truth", pa.string()), ("prediction", pa.string()), ("category", pa.string()),
-     ("judge", pa.string()), ("key", pa.string()), ("created", pa.float64())]
+    [
+        ("ground_truth", pa.string()),
+        ("prediction", pa.string()),
+        ("category", pa.string()),
+        ("judge", pa.string()),
+        ("key", pa.string()),
+        ("created", pa.float64()),
+    ]
 )
 
 
@@ -46,9 +52,7 @@ def write_verdict_file(path: Path, verdicts: Iterable[Verdict]) -> int:
     """Write the verdicts, sorted by key, to a temporary name and rename it into place."""
     extension = _extension(path)
     rows = sorted(verdicts, key=lambda verdict: verdict.key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp")
-    with open(temp, "wb") as f:
+    with atomic_path(path) as temp, open(temp, "wb") as f:
         if extension == ".jsonl":
             for verdict in rows:
                 f.write(json.dumps(_record(verdict), ensure_ascii=False).encode("utf-8") + b"\n")
@@ -56,9 +60,6 @@ def write_verdict_file(path: Path, verdicts: Iterable[Verdict]) -> int:
             columns = {name: [getattr(verdict, name) for verdict in rows] for name in _SCHEMA.names}
             columns["category"] = [category.value for category in columns["category"]]
             pq.write_table(pa.table(columns, schema=_SCHEMA), f, compression="zstd")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temp, path)
     return len(rows)
 
 
@@ -110,8 +111,8 @@ def _parquet_rows(path: Path) -> Iterator[tuple[str, dict]]:
         raise ValueError(f"{path}: missing columns {missing} (needs {list(REQUIRED)})")
     names = [name for name in (*REQUIRED, *OPTIONAL) if name in table.column_names]
     columns = [table.column(name).to_pylist() for name in names]
-    for number, values in enumerate(zip(*columns), start=1):
-        yield f"row {number}", dict(zip(names, values))
+    for number, values in enumerate(zip(*columns, strict=True), start=1):
+        yield f"row {number}", dict(zip(names, values, strict=True))
 
 
 def _verdict(record: dict, where: str, now: float) -> Verdict:
@@ -120,11 +121,14 @@ def _verdict(record: dict, where: str, now: float) -> Verdict:
             raise ValueError(f"{where}: {name} must be a string, got {record.get(name)!r}")
     for name in ("ground_truth", "prediction"):
         if normalize(record[name]) != record[name]:
-            raise ValueError(f"{where}: {name} {record[name]!r} is not normalised (expected {normalize(record[name])!r})")
+            raise ValueError(
+                f"{where}: {name} {record[name]!r} is not normalised (expected {normalize(record[name])!r})"
+            )
     category = _CATEGORY_BY_VALUE.get(record["category"])
     if category is None:
         raise ValueError(
-            f"{where}: category {record['category']!r} is not one of {list(_CATEGORY_BY_VALUE)} (errors are never verdicts)"
+            f"{where}: category {record['category']!r} is not one of {list(_CATEGORY_BY_VALUE)} "
+            "(errors are never verdicts)"
         )
     if not record["judge"]:
         raise ValueError(f"{where}: judge is empty")
@@ -133,7 +137,9 @@ def _verdict(record: dict, where: str, now: float) -> Verdict:
     if given is not None and (not isinstance(given, str) or not KEY_PATTERN.fullmatch(given)):
         raise ValueError(f"{where}: key {given!r} is not 32 lowercase hex digits")
     if given is not None and given != key:
-        raise ValueError(f"{where}: key {given} belongs to another pair (this record's truth, prediction and judge give {key})")
+        raise ValueError(
+            f"{where}: key {given} belongs to another pair (this record's truth, prediction and judge give {key})"
+        )
     created = record.get("created")
     if created is None:
         created = now

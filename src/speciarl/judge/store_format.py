@@ -44,6 +44,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from speciarl.atomic import atomic_path
 from speciarl.judge.store_index import key_words
 from speciarl.judge.store_verdict import verdict_key
 from speciarl.labels import Category
@@ -54,7 +55,6 @@ Columns = dict[str, list]
 SEGMENT_HEADER = b"SPECIARL VERDICT SEGMENT 1\n"
 SEGMENT_NAME = re.compile(r"seg-\d{20}-\d+-[0-9a-f]{8}\.vlog")
 BASE_NAME = re.compile(r"base-\d{20}-[0-9a-f]{8}\.parquet")
-TEMP_SUFFIX = ".tmp"
 QUARANTINE = "quarantine"
 _READ_ROWS = 100_000
 
@@ -72,15 +72,6 @@ BASE_SCHEMA = pa.schema(
     [(name, pa.string()) for name in _STRING_COLUMNS] + [("created", pa.float64())],
     metadata={_FORMAT_KEY: _FORMAT_VERSION},
 )
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a file creation, rename or removal in `path` durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -204,26 +195,26 @@ def _check_values(where: str | Path, columns: Columns) -> None:
     # prediction or judge, and a writer that stored a verdict under another pair's key
     expected = list(map(verdict_key, columns["ground_truth"], columns["prediction"], columns["judge"]))
     if expected != columns["key"]:
-        row = next(row for row, (key, wanted) in enumerate(zip(columns["key"], expected)) if key != wanted)
+        row = next(row for row, (key, wanted) in enumerate(zip(columns["key"], expected, strict=True)) if key != wanted)
         raise ValueError(
-            f"{where}: verdict {columns['key'][row]} does not match its content (truth {columns['ground_truth'][row]!r}, "
-            f"prediction {columns['prediction'][row]!r}, judge {columns['judge'][row]!r}): damaged or forged"
+            f"{where}: verdict {columns['key'][row]} does not match its content "
+            f"(truth {columns['ground_truth'][row]!r}, prediction {columns['prediction'][row]!r}, "
+            f"judge {columns['judge'][row]!r}): damaged or forged"
         )
 
 
 def write_base(path: Path, columns: Columns) -> None:
-    """Write a sorted base file at `path` atomically (temporary name, fsync, rename, fsync dir)."""
+    """Write a sorted base file at `path` atomically (speciarl.atomic)."""
     table = pa.table(columns, schema=BASE_SCHEMA).sort_by([("key", "ascending")])
-    temp = path.with_name(path.name + TEMP_SUFFIX)
-    with open(temp, "wb") as f:
+    with atomic_path(path) as temp:
         pq.write_table(
-            table, f, compression="zstd", use_dictionary=_SHARED_COLUMNS, row_group_size=_READ_ROWS,
+            table,
+            temp,
+            compression="zstd",
+            use_dictionary=_SHARED_COLUMNS,
+            row_group_size=_READ_ROWS,
             write_page_checksum=True,
         )
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temp, path)
-    fsync_dir(path.parent)
 
 
 def read_base(path: Path) -> Iterator[Columns]:

@@ -58,6 +58,6 @@ class SortedKeys:
         position = np.searchsorted(self.high, words[:, 0])
         np.minimum(position, self.size - 1, out=position)
         hit = (self.high[position] == words[:, 0]) & (self.low[position] == words[:, 1])
-        found = dict(zip(compress(keys, hit.tolist()), self.verdicts[position[hit]].tolist()))
+        found = dict(zip(compress(keys, hit.tolist()), self.verdicts[position[hit]].tolist(), strict=True))
         missed = list(compress(keys, (~hit).tolist())) if len(found) < len(keys) else []
         return found, missed

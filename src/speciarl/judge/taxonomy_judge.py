@@ -23,13 +23,50 @@ TAXONOMY_JUDGE_VERSION = 1
 ABSTAIN_PHRASES = frozenset(
     normalize(phrase)
     for phrase in (
-        "none", "none of the above", "none of these", "nothing", "null", "n/a", "no answer", "no idea",
-        "abstain", "i abstain", "unknown", "not known", "unsure", "uncertain", "unclear", "undetermined",
-        "unidentified", "unidentifiable", "not sure", "i'm not sure", "i am not sure", "i don't know",
-        "i do not know", "don't know", "dont know", "i dont know", "cannot tell", "can't tell", "cant tell",
-        "i cannot tell", "i can't tell", "cannot say", "can't say", "i cannot say", "cannot determine",
-        "can't determine", "cannot be determined", "unable to determine", "unable to tell",
-        "unable to identify", "cannot identify", "can't identify", "impossible to tell", "hard to tell",
+        "none",
+        "none of the above",
+        "none of these",
+        "nothing",
+        "null",
+        "n/a",
+        "no answer",
+        "no idea",
+        "abstain",
+        "i abstain",
+        "unknown",
+        "not known",
+        "unsure",
+        "uncertain",
+        "unclear",
+        "undetermined",
+        "unidentified",
+        "unidentifiable",
+        "not sure",
+        "i'm not sure",
+        "i am not sure",
+        "i don't know",
+        "i do not know",
+        "don't know",
+        "dont know",
+        "i dont know",
+        "cannot tell",
+        "can't tell",
+        "cant tell",
+        "i cannot tell",
+        "i can't tell",
+        "cannot say",
+        "can't say",
+        "i cannot say",
+        "cannot determine",
+        "can't determine",
+        "cannot be determined",
+        "unable to determine",
+        "unable to tell",
+        "unable to identify",
+        "cannot identify",
+        "can't identify",
+        "impossible to tell",
+        "hard to tell",
     )
 )
 
@@ -116,7 +153,7 @@ class TaxonomyJudge:
             return found
         for article in _ARTICLES:
             if pred.startswith(article):
-                return self._by_name.get(pred[len(article):], [])
+                return self._by_name.get(pred[len(article) :], [])
         return []
 
     def _relation_verdict(self, truth_node: str | None, candidates: list[str], pred: str) -> Category | None:

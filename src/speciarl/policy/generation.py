@@ -52,7 +52,7 @@ class SamplingConfig:
     def greedy(self) -> bool:
         return self.temperature == 0
 
-    def with_seed(self, seed: int) -> "SamplingConfig":
+    def with_seed(self, seed: int) -> SamplingConfig:
         return replace(self, seed=seed)
 
 
@@ -94,7 +94,10 @@ def set_image_size(processor, min_pixels: int | None, max_pixels: int | None) ->
     if min_pixels is None and max_pixels is None:
         return
     image_processor = processor.image_processor
-    size = {"shortest_edge": image_processor.size["shortest_edge"], "longest_edge": image_processor.size["longest_edge"]}
+    size = {
+        "shortest_edge": image_processor.size["shortest_edge"],
+        "longest_edge": image_processor.size["longest_edge"],
+    }
     if min_pixels is not None:
         size["shortest_edge"] = min_pixels
     if max_pixels is not None:
@@ -130,7 +133,7 @@ class TransformersBackend:
         self._rope_owner = next((module for module in model.modules() if hasattr(module, "rope_deltas")), None)
 
     @classmethod
-    def load(cls, policy: PolicyParams, adapter: str | Path | None = None) -> "TransformersBackend":
+    def load(cls, policy: PolicyParams, adapter: str | Path | None = None) -> TransformersBackend:
         device = policy.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -151,8 +154,10 @@ class TransformersBackend:
             return []
         text = chat_text(self.processor, prompt_text)
         inputs = self.processor(
-            text=[text] * len(images), images=[image.convert("RGB") for image in images],
-            return_tensors="pt", padding=True,
+            text=[text] * len(images),
+            images=[image.convert("RGB") for image in images],
+            return_tensors="pt",
+            padding=True,
         )
         self._check_images_kept(inputs, len(images))
         inputs = inputs.to(self.model.device)
@@ -170,15 +175,19 @@ class TransformersBackend:
             options.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
         with torch.inference_mode():
             cache = self._prefill(inputs, sampling.n)
-            repeated = {key: inputs[key].repeat_interleave(sampling.n, dim=0) for key in ("input_ids", "attention_mask")}
+            repeated = {
+                key: inputs[key].repeat_interleave(sampling.n, dim=0) for key in ("input_ids", "attention_mask")
+            }
             torch.manual_seed(sampling.seed)
-            output = self.model.generate(**repeated, past_key_values=cache, generation_config=GenerationConfig(**options))
-        generated = output[:, inputs["input_ids"].shape[1]:].tolist()
+            output = self.model.generate(
+                **repeated, past_key_values=cache, generation_config=GenerationConfig(**options)
+            )
+        generated = output[:, inputs["input_ids"].shape[1] :].tolist()
         texts = [self.decode(tokens) for tokens in generated]
         # the completion's tokens, plus the end-of-turn token where the policy stopped by itself
         self.new_tokens += sum(min(len(self._until_stop(tokens)) + 1, len(tokens)) for tokens in generated)
         n = sampling.n
-        return [texts[i * n:(i + 1) * n] for i in range(len(images))]
+        return [texts[i * n : (i + 1) * n] for i in range(len(images))]
 
     def _prefill(self, inputs, n: int) -> DynamicCache:
         """KV cache of each prompt but its last token, computed once per image and repeated n times.
@@ -302,7 +311,7 @@ class VllmBackend:
         self.new_tokens = 0  # generated so far (for throughput figures)
 
     @classmethod
-    def load(cls, policy: PolicyParams, adapter: str | Path | None = None) -> "VllmBackend":
+    def load(cls, policy: PolicyParams, adapter: str | Path | None = None) -> VllmBackend:
         vllm, lora_request_cls = import_vllm()
         processor = load_processor(policy.model, trust_remote_code=policy.trust_remote_code)
         engine_options = dict(

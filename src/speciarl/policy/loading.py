@@ -8,7 +8,6 @@ model_content_hash identifies what a model folder holds (weights, config, proces
 from __future__ import annotations
 
 import hashlib
-import re
 from pathlib import Path
 
 import torch
@@ -17,13 +16,12 @@ from peft.auto import MODEL_TYPE_TO_PEFT_MODEL_MAPPING
 from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
 from transformers.utils import cached_file
 
+from speciarl.policy.params import HUB_ID
 from speciarl.policy.processor import QWEN_VL_MODEL_TYPES, ImageOnlyQwenVLProcessor, check_handles_images
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
-# "owner/name" with no further slashes: what the hub accepts as a model id.
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def check_model_source(model: str) -> None:
@@ -32,7 +30,7 @@ def check_model_source(model: str) -> None:
     if path.exists():
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"model folder {model} has no config.json (not a saved model)")
-    elif not _HUB_ID.match(model):
+    elif not HUB_ID.match(model):
         raise FileNotFoundError(f"model path not found: {model}")
 
 
@@ -63,7 +61,9 @@ def _image_only_processor(model: str, trust_remote_code: bool) -> ImageOnlyQwenV
         tokenizer = AutoTokenizer.from_pretrained(model, trust_remote_code=trust_remote_code)
     except (OSError, ValueError):
         return None  # check_handles_images then names what is missing
-    return ImageOnlyQwenVLProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=tokenizer.chat_template)
+    return ImageOnlyQwenVLProcessor(
+        image_processor=image_processor, tokenizer=tokenizer, chat_template=tokenizer.chat_template
+    )
 
 
 def load_policy(

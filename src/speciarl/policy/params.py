@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from speciarl.config import NonEmptyStr, Section, UniqueList
+from speciarl.config import NonEmptyStr, ParamsError, Section, UniqueList
 from speciarl.policy.prompts import get_prompt
+
+# "owner/name" with no further slashes: what the hub accepts as a model id.
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+# What dvc.yaml tracks in place of a hub model's (absent) local folder: DVC cannot drop a dependency
+# by a condition (a deps entry cannot interpolate a list), so an unchanging file stands in.
+HUB_MODEL_DEP = "configs/hub_model.md"
+
+
+def is_hub_id(model: str) -> bool:
+    """True for a hub model id; a path that exists, or that no hub id could be, is a local folder."""
+    return bool(HUB_ID.match(model)) and not Path(model).exists()
 
 
 def _known_prompt(name: str) -> str:
@@ -35,11 +48,15 @@ class TinyArch(Section):
     rope_theta: float = Field(10000.0, gt=0)
 
     @model_validator(mode="after")
-    def _shapes_fit(self) -> "TinyArch":
+    def _shapes_fit(self) -> TinyArch:
         if self.text_hidden % self.text_heads or (self.text_hidden // self.text_heads) % 4:
-            raise ValueError(f"text_hidden ({self.text_hidden}) must split into text_heads whose size is a multiple of 4")
+            raise ValueError(
+                f"text_hidden ({self.text_hidden}) must split into text_heads whose size is a multiple of 4"
+            )
         if self.text_heads % self.text_kv_heads:
-            raise ValueError(f"text_heads ({self.text_heads}) must be a multiple of text_kv_heads ({self.text_kv_heads})")
+            raise ValueError(
+                f"text_heads ({self.text_heads}) must be a multiple of text_kv_heads ({self.text_kv_heads})"
+            )
         if self.vision_hidden % self.vision_heads:
             raise ValueError(f"vision_hidden ({self.vision_hidden}) must be a multiple of vision_heads")
         if self.image_size % (self.patch_size * self.merge_size):
@@ -71,6 +88,9 @@ class BootstrapMeasureParams(Section):
 
 
 class BootstrapParams(Section):
+    # The bootstrap stage runs once per entry (dvc.yaml foreach): [base] builds the tiny policy into
+    # out_dir (the mini world); [] leaves the stage out, for any other policy (the paper recipe).
+    build: list[Literal["base"]] = Field(["base"], max_length=1)
     out_dir: NonEmptyStr = "data/models/base"
     metrics: NonEmptyStr = "data/models/bootstrap_metrics.json"
     seed: int = 0
@@ -96,7 +116,9 @@ class BootstrapParams(Section):
     warmup_fraction: float = Field(0.05, ge=0.0, lt=1.0)
     weight_decay: float = Field(0.0, ge=0.0)
     threads: int | None = Field(
-        None, ge=1, description="torch CPU threads; null = torch's default. 1 is far faster on a machine shared with other jobs"
+        None,
+        ge=1,
+        description="torch CPU threads; null = torch's default. 1 is far faster on a machine shared with other jobs",
     )
     measure: BootstrapMeasureParams = BootstrapMeasureParams()
 
@@ -126,6 +148,10 @@ class VllmParams(Section):
 class PolicyParams(Section):
     # A local path or a hub id (Qwen/Qwen2.5-VL-7B-Instruct for the paper recipe).
     model: NonEmptyStr = "data/models/base"
+    # The path dvc.yaml lists as the policy's dependency of harvest, train and predict: `model`
+    # itself when it is a local folder; HUB_MODEL_DEP (no local files to track) for a hub id.
+    # params.yaml states it (dvc.yaml reads it there); left out, it follows from `model`.
+    dvc_dep: NonEmptyStr = "data/models/base"
     backend: Literal["transformers", "vllm"] = "transformers"
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -141,8 +167,24 @@ class PolicyParams(Section):
     max_pixels: int | None = Field(None, ge=784)
     vllm: VllmParams = VllmParams()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _dvc_dep_follows_the_model(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "dvc_dep" not in data and isinstance(data.get("model"), str):
+            data = {**data, "dvc_dep": HUB_MODEL_DEP if is_hub_id(data["model"]) else data["model"]}
+        return data
+
+    @field_validator("dvc_dep")
+    @classmethod
+    def _dvc_dep_tracks_the_model(cls, dvc_dep: str, info: ValidationInfo) -> str:
+        model = info.data.get("model")
+        if model is None or dvc_dep == model or (dvc_dep == HUB_MODEL_DEP and is_hub_id(model)):
+            return dvc_dep
+        expected = f"{model!r} or, for the hub id, {HUB_MODEL_DEP!r}" if is_hub_id(model) else repr(model)
+        raise ValueError(f"must be {expected} for policy.model {model!r}: DVC would track another policy")
+
     @model_validator(mode="after")
-    def _pixel_bounds_ordered(self) -> "PolicyParams":
+    def _pixel_bounds_ordered(self) -> PolicyParams:
         if self.min_pixels is not None and self.max_pixels is not None and self.min_pixels > self.max_pixels:
             raise ValueError(f"min_pixels ({self.min_pixels}) is larger than max_pixels ({self.max_pixels})")
         return self
@@ -192,3 +234,17 @@ class PredictParams(Section):
             if not dataset or not split or "/" in split:
                 raise ValueError(f"{entry!r} is not of the form 'dataset/split'")
         return splits
+
+
+def check_policy_source(bootstrap: BootstrapParams, policy: PolicyParams, path: str | Path) -> None:
+    """The tiny policy is built (bootstrap.build) exactly when it is the policy the stages use."""
+    if bootstrap.build and policy.model != bootstrap.out_dir:
+        raise ParamsError(
+            f"{path}: bootstrap.build: lists base, but policy.model ({policy.model}) is not bootstrap.out_dir "
+            f"({bootstrap.out_dir}): the tiny policy would be built for nothing (set bootstrap.build: [])"
+        )
+    if not bootstrap.build and policy.model == bootstrap.out_dir:
+        raise ParamsError(
+            f"{path}: bootstrap.build: is empty, but policy.model is bootstrap.out_dir ({bootstrap.out_dir}), "
+            "which no stage would build (set bootstrap.build: [base])"
+        )

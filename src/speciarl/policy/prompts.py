@@ -1,4 +1,4 @@
-"""The policy prompts (REFERENCE.md section 3), selected by name in params; our own wording.
+"""The policy prompts (docs/method.md#prompts), selected by name in params; our own wording.
 
 `general` is the training and main evaluation prompt. `specific` is the same prompt opened by an
 instruction to be specific. The other five are evaluation-only baselines that steer how specific

@@ -20,12 +20,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import shutil
 import sys
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -33,6 +32,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 from tqdm import tqdm
 
+from speciarl.atomic import atomic_path, atomic_write_text
 from speciarl.data.prepared import check_split, iter_split, read_manifest, read_split
 from speciarl.labels import extract_answer
 from speciarl.policy.generation import Backend, SamplingConfig, make_backend
@@ -99,16 +99,16 @@ def batch_seed(seed: int, first_sample_id: str) -> int:
     return int(hashlib.sha256(f"{seed}:{first_sample_id}".encode()).hexdigest()[:8], 16)
 
 
-def completion_rows(
-    samples: list[dict], completions: list[list[str]], job: GenerationJob, seed: int
-) -> list[dict]:
+def completion_rows(samples: list[dict], completions: list[list[str]], job: GenerationJob, seed: int) -> list[dict]:
     """PREDICTION_SCHEMA rows: one per completion, `sample_index` 0..n-1 within each sample."""
     if len(completions) != len(samples):
         raise ValueError(f"backend returned completions for {len(completions)} of {len(samples)} images")
     rows = []
-    for sample, texts in zip(samples, completions):
+    for sample, texts in zip(samples, completions, strict=True):
         if len(texts) != job.sampling.n:
-            raise ValueError(f"backend returned {len(texts)} completions for {sample['sample_id']}, not {job.sampling.n}")
+            raise ValueError(
+                f"backend returned {len(texts)} completions for {sample['sample_id']}, not {job.sampling.n}"
+            )
         for index, text in enumerate(texts):
             answer = extract_answer(text)
             rows.append(
@@ -132,7 +132,9 @@ def completion_rows(
     return rows
 
 
-def choose_sample_ids(prepared_dir: str | Path, dataset: str, split: str, count: int | None, seed: int) -> frozenset[str]:
+def choose_sample_ids(
+    prepared_dir: str | Path, dataset: str, split: str, count: int | None, seed: int
+) -> frozenset[str]:
     """`count` sample ids of a split drawn without replacement by `seed` (all of them if count is None)."""
     ids = read_split(prepared_dir, dataset, split, columns=["sample_id"]).column("sample_id").to_pylist()
     if not ids:
@@ -182,7 +184,7 @@ class PartStore:
                 shutil.rmtree(parts_dir)
         parts_dir.mkdir(parents=True, exist_ok=True)
         if not run_file.is_file():
-            _write_text_atomic(run_file, json.dumps(fingerprint, indent=1, sort_keys=True))
+            atomic_write_text(run_file, json.dumps(fingerprint, indent=1, sort_keys=True))
         self.parts = sorted(parts_dir.glob("part-*.parquet"))
 
     def finished_ids(self) -> set[str]:
@@ -193,9 +195,8 @@ class PartStore:
 
     def write(self, rows: list[dict]) -> None:
         path = self.dir / f"part-{len(self.parts):06d}.parquet"
-        tmp = path.with_name(f".{path.name}.tmp")
-        pq.write_table(pa.Table.from_pylist(rows, schema=PREDICTION_SCHEMA), tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as temp:
+            pq.write_table(pa.Table.from_pylist(rows, schema=PREDICTION_SCHEMA), temp)
         self.parts.append(path)
 
     def table(self) -> pa.Table:
@@ -255,22 +256,26 @@ def run_job(
     if finished and progress:
         tqdm.write(f"{parts_dir}: resuming, {len(finished)} samples already done")
     bar = tqdm(
-        total=sum(sizes.values()), initial=len(finished), unit="sample", desc=f"{job.policy_id}/{job.prompt_name}",
-        disable=not progress, dynamic_ncols=True,
+        total=sum(sizes.values()),
+        initial=len(finished),
+        unit="sample",
+        desc=f"{job.policy_id}/{job.prompt_name}",
+        disable=not progress,
+        dynamic_ncols=True,
     )
     with bar:
         for batch in pending_batches(prepared_dir, job, batch_size, finished, corrupt):
             seed = batch_seed(job.sampling.seed, batch[0]["sample_id"])
-            completions = backend.generate([row["image"] for row in batch], job.prompt_text, job.sampling.with_seed(seed))
+            completions = backend.generate(
+                [row["image"] for row in batch], job.prompt_text, job.sampling.with_seed(seed)
+            )
             store.write(completion_rows(batch, completions, job, seed))
             bar.update(len(batch))
     if corrupt.summary():
         tqdm.write(f"{job.policy_id}/{job.prompt_name}: {corrupt.summary()}", file=sys.stderr)
     table = store.table()
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_file.with_name(f".{out_file.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, out_file)
+    with atomic_path(out_file) as temp:
+        pq.write_table(table, temp, compression="zstd")
     shutil.rmtree(parts_dir)
     return table
 
@@ -284,12 +289,6 @@ def _job_fingerprint(job: GenerationJob) -> dict:
         "splits": [list(entry) for entry in job.splits],
         "only": None if job.only is None else {f"{d}/{s}": sorted(ids) for (d, s), ids in job.only.items()},
     }
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def policy_fingerprint(policy: PolicyParams, adapter: str | Path | None) -> dict:
@@ -323,8 +322,11 @@ def harvest(
         prompt_name=params.prompt,
         prompt_text=get_prompt(params.prompt),
         sampling=SamplingConfig(
-            n=params.n, temperature=params.temperature, top_p=params.top_p,
-            max_new_tokens=policy.max_new_tokens, seed=params.seed,
+            n=params.n,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            max_new_tokens=policy.max_new_tokens,
+            seed=params.seed,
         ),
         splits=((params.dataset, params.split),),
         only={
@@ -361,8 +363,11 @@ def predict(
         settings = params.best_of_n
         prompt_name, folder = settings.prompt, f"{policy_id}-best_of_n"
         sampling = SamplingConfig(
-            n=settings.n, temperature=settings.temperature, top_p=settings.top_p,
-            max_new_tokens=policy.max_new_tokens, seed=params.seed,
+            n=settings.n,
+            temperature=settings.temperature,
+            top_p=settings.top_p,
+            max_new_tokens=policy.max_new_tokens,
+            seed=params.seed,
         )
     else:
         folder = f"{policy_id}-{prompt_name}"
@@ -386,6 +391,13 @@ def _run(
     split_sizes(prepared_dir, job)  # missing, empty or damaged splits fail before the model loads
     backend = backend or make_backend(policy, adapter)
     return run_job(
-        backend, job, prepared_dir, out_file, parts_dir, policy.batch_size, policy_fingerprint(policy, adapter),
-        progress, max_corrupt_fraction,
+        backend,
+        job,
+        prepared_dir,
+        out_file,
+        parts_dir,
+        policy.batch_size,
+        policy_fingerprint(policy, adapter),
+        progress,
+        max_corrupt_fraction,
     )

@@ -15,9 +15,9 @@ import math
 import random
 import resource
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import torch
 from PIL import Image
@@ -145,7 +145,9 @@ def pretrain_vision(
     rng = random.Random(seed)
     torch.manual_seed(seed)
     total = epochs * math.ceil(len(examples) / batch_size)
-    optimizer, schedule = _optimizer([*visual.parameters(), *heads.parameters()], lr, weight_decay, total, warmup_fraction)
+    optimizer, schedule = _optimizer(
+        [*visual.parameters(), *heads.parameters()], lr, weight_decay, total, warmup_fraction
+    )
     visual.train()
     losses: list[float] = []
     with tqdm(total=total, desc="vision pretraining", unit="step", disable=not progress) as bar:
@@ -172,7 +174,9 @@ def pretrain_vision(
 
 
 def _node_at(example: Example, level: str) -> str:
-    return next(node.id for node in example.taxonomy.lineage(example.taxonomy.classes[example.label]) if node.level == level)
+    return next(
+        node.id for node in example.taxonomy.lineage(example.taxonomy.classes[example.label]) if node.level == level
+    )
 
 
 def train_sft(
@@ -265,7 +269,7 @@ def measure_policy(
         images = [decode_image(image) for image, _ in chunk]
         greedy = generate(images, 1, 0.0)
         sampled = generate(images, best_of, 1.0)
-        for (_, label), first, many in zip(chunk, greedy, sampled):
+        for (_, label), first, many in zip(chunk, greedy, sampled, strict=True):
             category = categorize(judge, label, first[0])
             counts[category.value if category else "format_error"] += 1
             greedy_fine += _is_fine(category)
@@ -299,7 +303,7 @@ class PreparedDomain:
     difficulty: dict[str, str]  # fine label -> difficulty of its group
 
     @classmethod
-    def load(cls, prepared_dir: str | Path, dataset: str, split: str) -> "PreparedDomain":
+    def load(cls, prepared_dir: str | Path, dataset: str, split: str) -> PreparedDomain:
         taxonomy = Taxonomy.load(prepared.taxonomy_path(prepared_dir, dataset))
         manifest = prepared.read_manifest(prepared_dir, dataset, split)
         groups = manifest.get("groups")
@@ -312,17 +316,19 @@ class PreparedDomain:
         return [name for node in self.taxonomy.nodes.values() for name in (node.name, *node.synonyms)]
 
 
-def load_examples(domain: PreparedDomain, prepared_dir: str | Path, split: str, label_mix: dict[str, dict[str, float]]) -> list[Example]:
+def load_examples(
+    domain: PreparedDomain, prepared_dir: str | Path, split: str, label_mix: dict[str, dict[str, float]]
+) -> list[Example]:
     table = prepared.read_split(prepared_dir, domain.dataset, split, columns=["image", "label"])
     if table.num_rows == 0:
         raise ValueError(f"{domain.dataset}/{split}: the split is empty")
     examples = []
-    for image, label in zip(table.column("image").to_pylist(), table.column("label").to_pylist()):
+    for image, label in zip(table.column("image").to_pylist(), table.column("label").to_pylist(), strict=True):
         difficulty = domain.difficulty.get(label)
         if difficulty not in label_mix:
             raise ValueError(
-                f"bootstrap.label_mix: no mix for difficulty {difficulty!r} of class {label!r} in {domain.dataset}/{split} "
-                f"(mixes given: {', '.join(label_mix)})"
+                f"bootstrap.label_mix: no mix for difficulty {difficulty!r} of class {label!r} "
+                f"in {domain.dataset}/{split} (mixes given: {', '.join(label_mix)})"
             )
         mix = label_mix[difficulty]
         unknown = set(mix) - set(domain.taxonomy.levels)
@@ -344,11 +350,13 @@ def tokenizer_corpus(domains: Sequence[PreparedDomain]) -> list[str]:
     return corpus
 
 
-def measurement_samples(prepared_dir: str | Path, dataset: str, split: str, count: int | None, seed: int) -> list[tuple[bytes, str]]:
+def measurement_samples(
+    prepared_dir: str | Path, dataset: str, split: str, count: int | None, seed: int
+) -> list[tuple[bytes, str]]:
     table = prepared.read_split(prepared_dir, dataset, split, columns=["image", "label"])
     if table.num_rows == 0:
         raise ValueError(f"{dataset}/{split}: the split is empty")
-    rows = list(zip(table.column("image").to_pylist(), table.column("label").to_pylist()))
+    rows = list(zip(table.column("image").to_pylist(), table.column("label").to_pylist(), strict=True))
     if count is not None and count < len(rows):
         rows = random.Random(seed).sample(rows, count)
     return rows
@@ -360,21 +368,27 @@ def warm_start(params: BootstrapParams, prepared_dir: str | Path, progress: bool
     if params.threads is not None:
         torch.set_num_threads(params.threads)
     domains = [PreparedDomain.load(prepared_dir, dataset, params.split) for dataset in params.datasets]
-    examples = [example for domain in domains for example in load_examples(domain, prepared_dir, params.split, params.label_mix)]
+    examples = [
+        example for domain in domains for example in load_examples(domain, prepared_dir, params.split, params.label_mix)
+    ]
     model, processor = init_tiny_policy(tokenizer_corpus(domains), params.arch, params.seed)
     prompt_text = get_prompt("general")
-    vision_losses = pretrain_vision(
-        model,
-        processor,
-        examples,
-        epochs=params.vision_epochs,
-        batch_size=params.vision_batch_size,
-        lr=params.vision_lr,
-        warmup_fraction=params.warmup_fraction,
-        weight_decay=params.weight_decay,
-        seed=params.seed,
-        progress=progress,
-    ) if params.vision_epochs else []
+    vision_losses = (
+        pretrain_vision(
+            model,
+            processor,
+            examples,
+            epochs=params.vision_epochs,
+            batch_size=params.vision_batch_size,
+            lr=params.vision_lr,
+            warmup_fraction=params.warmup_fraction,
+            weight_decay=params.weight_decay,
+            seed=params.seed,
+            progress=progress,
+        )
+        if params.vision_epochs
+        else []
+    )
     vision_seconds = time.perf_counter() - started
     losses = train_sft(
         model,
@@ -404,17 +418,26 @@ def warm_start(params: BootstrapParams, prepared_dir: str | Path, progress: bool
 
     results = {}
     for domain in domains:
-        samples = measurement_samples(prepared_dir, domain.dataset, measure.split, measure.images_per_domain, params.seed)
+        samples = measurement_samples(
+            prepared_dir, domain.dataset, measure.split, measure.images_per_domain, params.seed
+        )
         results[domain.dataset] = measure_policy(
-            generate, domain.taxonomy, samples, best_of=measure.best_of, batch_size=measure.batch_size,
-            desc=f"measure {domain.dataset}/{measure.split}", progress=progress,
+            generate,
+            domain.taxonomy,
+            samples,
+            best_of=measure.best_of,
+            batch_size=measure.batch_size,
+            desc=f"measure {domain.dataset}/{measure.split}",
+            progress=progress,
         )
     return {
         "domains": results,
         "targets_met": targets_met(results),
         "vision_pretraining": {
             "steps": len(vision_losses),
-            "loss_per_epoch": [round(sum(part) / len(part), 4) for part in _epochs(vision_losses, params.vision_epochs)],
+            "loss_per_epoch": [
+                round(sum(part) / len(part), 4) for part in _epochs(vision_losses, params.vision_epochs)
+            ],
             "seconds": round(vision_seconds, 1),
         },
         "train": {
@@ -446,9 +469,11 @@ def targets_met(results: dict[str, dict]) -> dict[str, bool]:
     return {
         "greedy_correctness": all(r["greedy_correctness"] >= MIN_GREEDY_CORRECTNESS for r in results.values()),
         "greedy_specificity": all(
-            GREEDY_SPECIFICITY_RANGE[0] <= r["greedy_specificity"] <= GREEDY_SPECIFICITY_RANGE[1] for r in results.values()
+            GREEDY_SPECIFICITY_RANGE[0] <= r["greedy_specificity"] <= GREEDY_SPECIFICITY_RANGE[1]
+            for r in results.values()
         ),
         "best_of_n_fine_ratio": all(
-            r["best_of_n_fine_images"] >= max(1, MIN_BEST_OF_N_FINE_RATIO * r["greedy_fine_images"]) for r in results.values()
+            r["best_of_n_fine_images"] >= max(1, MIN_BEST_OF_N_FINE_RATIO * r["greedy_fine_images"])
+            for r in results.values()
         ),
     }

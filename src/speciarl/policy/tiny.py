@@ -13,8 +13,6 @@ themselves, vLLM among them, can serve it.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import torch
@@ -22,6 +20,7 @@ from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_toke
 from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2Tokenizer
 from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
 
+from speciarl.atomic import atomic_directory
 from speciarl.policy.params import TinyArch
 from speciarl.policy.processor import ImageOnlyQwenVLProcessor, build_image_processor
 
@@ -116,7 +115,11 @@ def tiny_config(arch: TinyArch, tokenizer: Qwen2Tokenizer) -> Qwen2_5_VLConfig:
             num_attention_heads=arch.text_heads,
             num_key_value_heads=arch.text_kv_heads,
             max_position_embeddings=arch.max_positions,
-            rope_parameters={"rope_type": "default", "rope_theta": arch.rope_theta, "mrope_section": arch.mrope_section},
+            rope_parameters={
+                "rope_type": "default",
+                "rope_theta": arch.rope_theta,
+                "mrope_section": arch.mrope_section,
+            },
             bos_token_id=ids[ENDOFTEXT],
             eos_token_id=ids[IM_END],
             pad_token_id=ids[ENDOFTEXT],
@@ -169,20 +172,11 @@ def init_tiny_policy(corpus: list[str], arch: TinyArch | None = None, seed: int 
 
 
 def save_policy(model, processor, out_dir: str | Path) -> None:
-    """Save model (safetensors) and processor into `out_dir` atomically (temp folder, then rename)."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.with_name(f".{out_dir.name}.partial-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        model.save_pretrained(tmp, safe_serialization=True)
-        processor.save_pretrained(tmp)
-        write_stock_processor_files(tmp, processor)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    """Save model (safetensors) and processor into `out_dir` atomically (speciarl.atomic)."""
+    with atomic_directory(out_dir) as temp:
+        model.save_pretrained(temp, safe_serialization=True)
+        processor.save_pretrained(temp)
+        write_stock_processor_files(temp, processor)
 
 
 STOCK_PROCESSOR_CLASS = "Qwen2_5_VLProcessor"

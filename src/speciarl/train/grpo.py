@@ -4,7 +4,7 @@ Layout of a run folder (train.out_dir/<run>):
     adapter/             the final LoRA adapter (safetensors) and its model card README.md
     train_metrics.json   final numbers (DVC metrics)
     curves.csv           one row per optimizer step (DVC plots)
-    tb/                  TensorBoard logs
+    tb/                  TensorBoard logs (when grpo.report_to lists tensorboard, the default)
     checkpoints/         Trainer checkpoints while the run is unfinished: a rerun after a crash
                          resumes from the last complete one exactly (optimizer, scheduler, RNG, data
                          position), if the run's fingerprint is unchanged
@@ -12,9 +12,10 @@ Layout of a run folder (train.out_dir/<run>):
 A checkpoint is complete once its marker file is written, last, after every process saved its part
 and every file was flushed; a save cut off by a kill leaves a folder without it, which the rerun
 removes before resuming from the newest complete one. The run fingerprint covers everything the
-result depends on: the run's and the policy's params, the base model's files (weights, config,
-processor), the prepared split's content, the judge id, the prompt text, the seed and the library
-versions. Checkpoints under another fingerprint are removed and the run starts afresh.
+result depends on: the run's and the policy's params, the reward's options (a null run's rate
+included), the base model's files (weights, config, processor), the prepared split's content, the
+judge id, the prompt text, the seed and the library versions. Checkpoints under another
+fingerprint are removed and the run starts afresh.
 
 Multi-GPU: launch stages/train.py with `accelerate launch --config_file configs/accelerate/ddp.yaml`
 (or zero3.yaml); every process runs this same code.
@@ -27,7 +28,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -45,12 +45,16 @@ from trl import GRPOConfig, GRPOTrainer
 from trl.trainer.utils import RepeatSampler
 
 import speciarl
+from speciarl.atomic import atomic_path, atomic_write_text, discard, fixed_temp_sibling, fsync_path, fsync_tree, publish
+from speciarl.model_card import adapter_card
 from speciarl.policy.generation import set_image_size, vllm_engine_options
 from speciarl.policy.loading import load_policy, load_processor, model_content_hash
 from speciarl.policy.params import PolicyParams
 from speciarl.policy.processor import vision_token_ids
 from speciarl.policy.prompts import get_prompt
+from speciarl.rewards import reward_options
 from speciarl.train.data import build_train_dataset, split_fingerprint
+from speciarl.train.null_control import harvest_reward_rate
 from speciarl.train.params import LoraParams, RunParams
 from speciarl.train.reward_func import VERDICT_NAMES, Judge, JudgeOutageError, make_reward_func
 from speciarl.train.vllm_generation import vllm_generation_class
@@ -132,13 +136,11 @@ class CurvesCallback(TrainerCallback):
 
 def write_curves(log_history: list[dict], path: Path) -> None:
     rows = [entry for entry in log_history if "reward" in entry]
-    tmp = path.with_name(f".{path.name}.partial")
-    with tmp.open("w", newline="") as handle:
+    with atomic_path(path) as temp, temp.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(CURVE_COLUMNS)
         for entry in rows:
             writer.writerow(["" if entry.get(key) is None else entry[key] for key in CURVE_COLUMNS.values()])
-    os.replace(tmp, path)
 
 
 def tensorboard_callback(log_dir: Path) -> TensorBoardCallback:
@@ -162,53 +164,32 @@ def use_cpu(policy: PolicyParams) -> bool:
 
 
 def grpo_config(run: RunParams, policy: PolicyParams, seed: int, output_dir: Path, suppressed: list[int]) -> GRPOConfig:
-    """TRL's GRPOConfig for one run. `suppressed`: vision token ids the policy must never generate."""
+    """TRL's GRPOConfig for one run: its grpo block plus the fields speciarl sets (params.PROJECT_FIELDS).
+
+    `suppressed`: vision token ids the policy must never generate.
+    """
     if policy.backend == "vllm":
         # vLLM's SamplingParams has no suppress list; a -100 logit bias does the same.
         no_vision = {"logit_bias": {token: -100.0 for token in suppressed}}
     else:
         no_vision = {"suppress_tokens": suppressed}
+    grpo = run.grpo.model_dump()
+    # TensorBoard through tensorboard_callback, into the run folder; the other backends through TRL
+    grpo["report_to"] = [backend for backend in run.grpo.report_to if backend != "tensorboard"]
     return GRPOConfig(
+        **grpo,
         output_dir=str(output_dir),
         seed=seed,
         data_seed=seed,
         use_cpu=use_cpu(policy),
         bf16=policy.dtype == "bfloat16" and not use_cpu(policy),
         fp16=False,
-        # GRPO
-        loss_type=run.loss_type,
-        scale_rewards=run.scale_rewards,
-        beta=run.beta,
-        epsilon=run.epsilon,
-        epsilon_high=run.epsilon_high,
-        num_generations=run.num_generations,
-        num_iterations=run.num_iterations,
-        temperature=run.temperature,
-        top_p=run.top_p,
-        max_completion_length=run.max_completion_length,
         generation_kwargs=no_vision,
-        # optimisation
-        learning_rate=run.learning_rate,
-        lr_scheduler_type=run.lr_scheduler_type,
-        warmup_steps=run.warmup_steps,
-        per_device_train_batch_size=run.per_device_train_batch_size,
-        gradient_accumulation_steps=run.gradient_accumulation_steps,
-        steps_per_generation=run.steps_per_generation,
-        max_steps=run.max_steps,
-        num_train_epochs=run.num_train_epochs,
-        gradient_checkpointing=run.gradient_checkpointing,
-        # checkpoints, logs
         save_strategy="steps",
-        save_steps=run.save_steps,
         save_total_limit=2,
         logging_steps=1,
-        report_to=[],  # TensorBoard through tensorboard_callback, into the run folder
         disable_tqdm=False,
-        # generation backend
         use_vllm=policy.backend == "vllm",
-        vllm_mode=run.vllm_mode,
-        vllm_server_base_url=run.vllm_server_base_url,
-        vllm_gpu_memory_utilization=run.vllm_gpu_memory_utilization,
         vllm_tensor_parallel_size=policy.vllm.tensor_parallel_size,
         vllm_max_model_length=policy.vllm.max_model_len,
     )
@@ -225,10 +206,13 @@ def check_whole_groups(config: GRPOConfig) -> None:
         )
 
 
-def run_fingerprint(run: RunParams, policy: PolicyParams, seed: int, data_hash: str, judge_id: str) -> str:
+def run_fingerprint(
+    run: RunParams, policy: PolicyParams, seed: int, data_hash: str, judge_id: str, options: dict[str, Any]
+) -> str:
     """Hash of everything the run's result depends on (module docstring); reads the base model's files."""
     payload = {
         "run": run.model_dump(),
+        "reward_options": options,
         "policy": policy.model_dump(),
         "base_model": model_content_hash(policy.model),
         "prompt": get_prompt(run.prompt),
@@ -236,7 +220,11 @@ def run_fingerprint(run: RunParams, policy: PolicyParams, seed: int, data_hash: 
         "seed": seed,
         "data": data_hash,
         "versions": [
-            speciarl.__version__, trl.__version__, transformers.__version__, torch.__version__, peft.__version__
+            speciarl.__version__,
+            trl.__version__,
+            transformers.__version__,
+            torch.__version__,
+            peft.__version__,
         ],
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
@@ -279,22 +267,12 @@ def mark_complete(checkpoint: Path) -> None:
     state = PartialState()
     state.wait_for_everyone()  # each process has written its part (RNG state, sharded weights)
     if state.is_main_process:
-        for path in sorted(checkpoint.rglob("*")):
-            if path.is_file():
-                _fsync(path)
+        fsync_tree(checkpoint)
         marker = checkpoint / CHECKPOINT_COMPLETE
         marker.write_text(f"{checkpoint.name}\n")
-        _fsync(marker)
-        _fsync(checkpoint)
+        fsync_path(marker)
+        fsync_path(checkpoint)
     state.wait_for_everyone()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class CheckpointCompleteCallback(TrainerCallback):
@@ -302,6 +280,23 @@ class CheckpointCompleteCallback(TrainerCallback):
 
     def on_save(self, args, state, control, **kwargs):
         mark_complete(Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
+
+
+def run_reward_options(run: RunParams, judge: Judge, harvest_rollouts: str | Path | None) -> dict[str, Any]:
+    """The options of the run's reward (speciarl.rewards.get_reward): min_support for the speciarl
+    rewards, the rate for the null control (`auto`: measured on the harvest, speciarl.train.null_control)."""
+    accepted = reward_options(run.reward)
+    options: dict[str, Any] = {}
+    if "min_support" in accepted:
+        options["min_support"] = run.min_support
+    if "rate" in accepted:
+        if run.null_rate != "auto":
+            options["rate"] = run.null_rate
+        elif harvest_rollouts is None:
+            raise ValueError("null_rate auto is measured on the harvest: pass its rollouts file, or set null_rate")
+        else:
+            options["rate"] = harvest_reward_rate(harvest_rollouts, judge, run.dataset, run.grpo.num_generations)
+    return options
 
 
 def train_run(
@@ -313,11 +308,14 @@ def train_run(
     out_dir: str | Path,
     seed: int,
     callbacks: list[TrainerCallback] | None = None,
+    harvest_rollouts: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train one run (resuming its last checkpoint if any) and write adapter, curves and metrics.
 
-    Returns the final metrics. Raises JudgeOutageError, after saving a checkpoint, when the judge
-    leaves more of a step's answers without a verdict than run.max_none_fraction allows.
+    `harvest_rollouts` (the harvest stage's parquet) is read only by a null run with null_rate auto.
+    Returns the final metrics; a null run's include the `null_rate` it used. Raises
+    JudgeOutageError, after saving a checkpoint, when the judge leaves more of a step's answers
+    without a verdict than run.max_none_fraction allows.
     """
     run_dir = Path(out_dir) / run_name
     checkpoints = run_dir / CHECKPOINTS_DIR
@@ -333,12 +331,14 @@ def train_run(
     model, processor = load_policy(policy.model, dtype=policy.dtype, trust_remote_code=policy.trust_remote_code)
     set_image_size(processor, policy.min_pixels, policy.max_pixels)
     # After loading: a hub model's files are then all in the local cache, where its content is hashed.
-    fingerprint = run_fingerprint(run, policy, seed, data_hash, judge.judge_id(run.dataset))
+    options = run_reward_options(run, judge, harvest_rollouts)
+    fingerprint = run_fingerprint(run, policy, seed, data_hash, judge.judge_id(run.dataset), options)
     resume = prepare_checkpoints(checkpoints, fingerprint)
     reward_func = make_reward_func(
         run.reward,
         judge,
-        num_generations=run.num_generations,
+        options=options,
+        num_generations=run.grpo.num_generations,
         noise=run.noise,
         seed=seed,
         max_none_fraction=run.max_none_fraction,
@@ -355,7 +355,7 @@ def train_run(
         callbacks=[
             CheckpointCompleteCallback(),  # first: a checkpoint is marked before any other callback runs
             CurvesCallback(run_dir / CURVES_FILE),
-            tensorboard_callback(run_dir / TENSORBOARD_DIR),
+            *([tensorboard_callback(run_dir / TENSORBOARD_DIR)] if "tensorboard" in run.grpo.report_to else []),
             *(callbacks or []),
         ],
     )
@@ -368,9 +368,12 @@ def train_run(
         raise JudgeOutageError(f"{exc}; checkpoint {saved} saved, rerun to resume once the judge answers") from None
 
     metrics = final_metrics(trainer.state.log_history, run, len(dataset))
+    if "rate" in options:
+        metrics["null_rate"] = options["rate"]
     if trainer.accelerator.is_main_process:
         write_curves(trainer.state.log_history, run_dir / CURVES_FILE)
-    save_adapter(trainer, run_dir / ADAPTER_DIR, model_card(run_name, run, policy, data_hash, len(dataset), metrics))
+    card = adapter_card(run_name, run, policy, data_hash, len(dataset), metrics, run_dir / ADAPTER_DIR)
+    save_adapter(trainer, run_dir / ADAPTER_DIR, card)
     if trainer.accelerator.is_main_process:
         _write_json(run_dir / METRICS_FILE, metrics)
         shutil.rmtree(checkpoints)  # the run is complete: nothing left to resume
@@ -388,17 +391,15 @@ def save_checkpoint_now(trainer: GRPOTrainer) -> Path:
 
 def save_adapter(trainer: GRPOTrainer, adapter_dir: Path, card: str) -> None:
     """The LoRA adapter (safetensors) plus model card, moved into place in one rename."""
-    tmp = adapter_dir.with_name(f".{adapter_dir.name}.partial")
+    tmp = fixed_temp_sibling(adapter_dir)  # every process must name the same folder
     if trainer.accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
+        discard(tmp)
     trainer.save_model(str(tmp))  # collective under ZeRO-3: every process takes part
     if not trainer.accelerator.is_main_process:
         return
     (tmp / "training_args.bin").unlink(missing_ok=True)  # a pickle; the card records the params
     (tmp / "README.md").write_text(card)
-    if adapter_dir.exists():
-        shutil.rmtree(adapter_dir)
-    os.replace(tmp, adapter_dir)
+    publish(tmp, adapter_dir)
 
 
 def final_metrics(log_history: list[dict], run: RunParams, num_prompts: int) -> dict[str, Any]:
@@ -420,46 +421,5 @@ def final_metrics(log_history: list[dict], run: RunParams, num_prompts: int) -> 
     return metrics
 
 
-def model_card(
-    run_name: str, run: RunParams, policy: PolicyParams, data_hash: str, num_prompts: int, metrics: dict
-) -> str:
-    shown = {key: value for key, value in metrics.items() if value is not None}
-    return "\n".join(
-        [
-            "---",
-            f"base_model: {policy.model}",
-            "library_name: peft",
-            "tags: [speciarl, grpo, trl, lora]",
-            "---",
-            f"# speciarl run `{run_name}`",
-            "",
-            f"LoRA adapter trained with GRPO (TRL {trl.__version__}) and the `{run.reward}` reward"
-            + (f" with judge noise p={run.noise}" if run.noise else "")
-            + ".",
-            "",
-            f"- Base model: `{policy.model}` ({policy.dtype})",
-            f"- Data: `{run.dataset}/{run.split}`, {num_prompts} images"
-            + (f" (random subset, seed {run.subset_seed})" if run.subset_size else "")
-            + f", content hash `{data_hash[:16]}`, prompt `{run.prompt}`",
-            f"- Reward: `{run.reward}`; format errors -1; rollouts without a verdict excluded (None)",
-            "",
-            "Load it with `speciarl.policy.loading.load_policy(base_model, adapter=<this folder>)`.",
-            "",
-            "## Parameters",
-            "```json",
-            json.dumps(run.model_dump(), indent=1, sort_keys=True),
-            "```",
-            "",
-            "## Final metrics (mean over the first / last steps)",
-            "```json",
-            json.dumps(shown, indent=1, sort_keys=True),
-            "```",
-            "",
-        ]
-    )
-
-
 def _write_json(path: Path, payload: dict) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(payload, indent=1, sort_keys=True) + "\n")

@@ -10,9 +10,12 @@
 The dataset needs the columns `sample_id` (the group key: one image), `ground_truth` and `dataset`.
 Verdicts come from the judge service (verdict store first, the cascade for misses). A rollout the
 judge could not decide gets None: TRL leaves it out of the group baseline and gives it no
-advantage, instead of the silent 0 ("wrong") of the original code; the other rollouts of its
-group get None too, since the group's best is unknown. Too many answers without a verdict in one
-step raise JudgeOutageError, so a dead judge stops training instead of steering it.
+advantage, instead of the silent 0 ("wrong") of the original code; under the SpeciaRL rewards the
+other rollouts of its group get None too, since the group's best is unknown. Too many answers
+without a verdict in one step (more than max_none_fraction, 0.25 by default as in params.yaml)
+raise JudgeOutageError, so a dead judge stops training instead of steering it
+(docs/method.md#deliberate-departures-from-the-authors-code). A runnable example with plain TRL:
+examples/grpo_with_speciarl_reward.py.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from typing import Any, Callable, Hashable, Protocol, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, Protocol
 
 import torch
 from accelerate import PartialState
@@ -28,11 +32,15 @@ from accelerate.utils import reduce
 
 from speciarl.labels import FORMAT_ERROR, Category, extract_answer
 from speciarl.rewards import get_reward, noisy_categories
+from speciarl.stage import RunFailure
 
 logger = logging.getLogger(__name__)
 
 Pair = tuple[str, str, str]
 """(dataset, ground truth, predicted answer) as the judge takes it."""
+
+REWARD_DRAWS = 1
+"""Appended to the (seed, step, process) entropy of a random reward: its draws are not the noise's."""
 
 VERDICT_NAMES = [category.value for category in Category] + [FORMAT_ERROR, "none"]
 """Keys of the per-step verdict shares: the six categories, format errors, and rollouts without a verdict."""
@@ -46,7 +54,7 @@ class Judge(Protocol):
         ...
 
 
-class JudgeOutageError(RuntimeError):
+class JudgeOutageError(RunFailure):
     """The judge left more of a step's answers without a verdict than allowed."""
 
 
@@ -69,12 +77,12 @@ def judge_answers(judge: Judge, datasets: Sequence[str], truths: Sequence[str], 
 
     Each unique (dataset, truth, answer) goes to the judge once per call.
     """
-    pairs = list(dict.fromkeys((d, t, a) for d, t, a in zip(datasets, truths, answers) if a is not None))
+    pairs = list(dict.fromkeys((d, t, a) for d, t, a in zip(datasets, truths, answers, strict=True) if a is not None))
     verdicts = judge.judge(pairs) if pairs else []
     if len(verdicts) != len(pairs):
         raise RuntimeError(f"judge returned {len(verdicts)} verdicts for {len(pairs)} pairs")
-    found = dict(zip(pairs, verdicts))
-    return [FORMAT_ERROR if a is None else found[(d, t, a)] for d, t, a in zip(datasets, truths, answers)]
+    found = dict(zip(pairs, verdicts, strict=True))
+    return [FORMAT_ERROR if a is None else found[(d, t, a)] for d, t, a in zip(datasets, truths, answers, strict=True)]
 
 
 def step_stats(
@@ -86,7 +94,7 @@ def step_stats(
     stats = {f"verdicts/{name}": counts.get(name, 0) / total for name in VERDICT_NAMES}
     stats["reward/none_share"] = sum(r is None for r in rewards) / total
     groups: dict[Hashable, set] = {}
-    for group, reward in zip(group_ids, rewards):
+    for group, reward in zip(group_ids, rewards, strict=True):
         values = groups.setdefault(group, set())
         if reward is not None:
             values.add(reward)
@@ -117,21 +125,25 @@ def make_reward_func(
     reward_name: str,
     judge: Judge,
     *,
+    options: dict[str, Any] | None = None,
     num_generations: int | None = None,
     noise: float = 0.0,
     seed: int = 0,
-    max_none_fraction: float = 1.0,
+    max_none_fraction: float = 0.25,
 ) -> Callable[..., list[float | None]]:
     """A TRL reward function for the registered reward `reward_name` (speciarl.rewards.REWARDS).
 
-    num_generations: when given, every call must hold whole groups of exactly that many rollouts.
-    noise: judge-noise probability (noisy_categories), seeded by (seed, step, process) so that a
-    resumed run draws the same noise. max_none_fraction: the largest share of a step's answers
-    (rollouts that are not format errors, over all processes) the judge may leave without a verdict
-    before JudgeOutageError is raised (an answer without a verdict gets None; under the SpeciaRL
-    reward so does the rest of its group).
+    options: the reward's options (speciarl.rewards.get_reward: min_support for the speciarl
+    rewards, rate for null); a bad one is a ValueError here. num_generations: when given, every
+    call must hold whole groups of exactly that many rollouts. noise: judge-noise probability
+    (noisy_categories). Random draws (noise, the null reward's) are seeded by (seed, step,
+    process), so that a resumed run draws the same ones. max_none_fraction: the largest share of
+    a step's answers (rollouts that are not format errors, over all processes) the judge may leave
+    without a verdict before JudgeOutageError is raised (an answer without a verdict gets None;
+    under the SpeciaRL reward so does the rest of its group); the default is params.yaml's, and 1.0
+    turns the guard off.
     """
-    scheme = get_reward(reward_name)
+    scheme = get_reward(reward_name, **(options or {}))
 
     def reward_func(
         prompts: list,
@@ -149,9 +161,10 @@ def make_reward_func(
         answers = [extract_answer(completion_text(c)) for c in completions]
         categories = judge_answers(judge, dataset, ground_truth, answers)
         step = trainer_state.global_step + 1 if trainer_state is not None else 1  # the step being computed
+        entropy = (seed, step, PartialState().process_index)
         if noise > 0:
-            categories = noisy_categories(categories, noise, seed=(seed, step, PartialState().process_index))
-        rewards = scheme(categories, sample_id)
+            categories = noisy_categories(categories, noise, seed=entropy)
+        rewards = scheme(categories, sample_id, seed=(*entropy, REWARD_DRAWS))
 
         stats = step_stats(categories, rewards, sample_id)
         unjudged, answered = _global_counts([sum(c is None for c in categories), sum(a is not None for a in answers)])

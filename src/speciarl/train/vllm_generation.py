@@ -58,7 +58,8 @@ class SpeciaRLVLLMGeneration(VLLMGeneration):
         if self.mode != "colocate" or not self.engine_options:
             super()._init_vllm()
             return
-        with mock.patch.object(trl_vllm_generation, "LLM", functools.partial(trl_vllm_generation.LLM, **self.engine_options)):
+        engine = functools.partial(trl_vllm_generation.LLM, **self.engine_options)
+        with mock.patch.object(trl_vllm_generation, "LLM", engine):
             super()._init_vllm()
 
     @property

@@ -51,7 +51,7 @@ def load(params: AircraftParams, ctx: LoadContext) -> LoadedDataset:
     family_of: dict[str, str] = {}
     maker_of: dict[str, str] = {}
     for per_image in annotations.values():
-        for image_id, names in per_image.items():
+        for names in per_image.values():
             variant, family, maker = names["variant"], names["family"], names["manufacturer"]
             if family_of.setdefault(variant, family) != family:
                 raise ValueError(

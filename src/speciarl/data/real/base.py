@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 from speciarl.data.taxonomy import Taxonomy
 from speciarl.data.wordnet import hypernym_paths, open_wordnet
@@ -172,5 +172,7 @@ def wordnet_taxonomy(
         class_paths[name] = path + [("class", name)]
         synonyms[f"{node_id}/{name}"] = row.synonyms
     if curated:
-        warnings.append(f"{dataset}: {len(curated)} classes placed by the curated table {table_path.name}: {', '.join(curated)}")
+        warnings.append(
+            f"{dataset}: {len(curated)} classes placed by the curated table {table_path.name}: {', '.join(curated)}"
+        )
     return build_taxonomy(dataset, WORDNET_LEVELS, class_paths, synonyms), warnings

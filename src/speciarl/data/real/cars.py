@@ -29,7 +29,7 @@ MULTI_WORD_MAKES = ("AM General", "Aston Martin", "Land Rover")
 
 
 def parse_name(name: str) -> tuple[str, str, str | None]:
-    """"AM General Hummer SUV 2000" -> ("AM General", "Hummer SUV", "2000"); year None if absent."""
+    """ "AM General Hummer SUV 2000" -> ("AM General", "Hummer SUV", "2000"); year None if absent."""
     words = name.split()
     year = words.pop() if len(words) > 1 and re.fullmatch(r"(19|20)\d\d", words[-1]) else None
     rest = " ".join(words)
@@ -53,7 +53,9 @@ def _load(params: CarsParams, ctx: LoadContext) -> dict:
         raise ValueError(f"cars: cannot load the dataset {where} (data.cars.source): {_first_line(exc)}") from None
     for split in params.splits:
         if split not in (listed or {}):
-            raise ValueError(f"cars: the dataset {where} has no split {split!r} (it has: {', '.join(listed or {}) or 'none'})")
+            raise ValueError(
+                f"cars: the dataset {where} has no split {split!r} (it has: {', '.join(listed or {}) or 'none'})"
+            )
     try:
         builder = datasets.load_dataset_builder(
             params.source,

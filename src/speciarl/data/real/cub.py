@@ -61,7 +61,7 @@ AVILIST_NAMES = {
 
 
 def clean_name(folder: str) -> str:
-    """"001.Black_footed_Albatross" -> "Black-footed Albatross": CUB's name, spelled out from its folder.
+    """ "001.Black_footed_Albatross" -> "Black-footed Albatross": CUB's name, spelled out from its folder.
 
     CUB writes hyphens as "_" followed by a lowercase word, and spaces as "_" before a capital.
     """
@@ -176,6 +176,8 @@ def load(params: CubParams, ctx: LoadContext) -> LoadedDataset:
             synonyms.update(match.synonyms)
     warnings = []
     if unmatched:
-        warnings.append(f"cub: {len(unmatched)} classes not found in AviList, placed under '{ROOT}': {', '.join(unmatched)}")
+        warnings.append(
+            f"cub: {len(unmatched)} classes not found in AviList, placed under '{ROOT}': {', '.join(unmatched)}"
+        )
     taxonomy = build_taxonomy(NAME, LEVELS, class_paths, synonyms)
     return LoadedDataset(taxonomy, {s: splits[s] for s in params.splits}, warnings)

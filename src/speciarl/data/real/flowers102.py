@@ -120,4 +120,3 @@ def load(params: Flowers102Params, ctx: LoadContext) -> LoadedDataset:
     splits = {split: [record(n) for n in available[split]] for split in params.splits}
     taxonomy, warnings = wordnet_taxonomy(NAME, names, ROOT, ROOT_SYNONYMS, "noun.plant", ANCHORS, False, ctx, SENSES)
     return LoadedDataset(taxonomy, splits, warnings)
-

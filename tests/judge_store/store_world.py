@@ -1,4 +1,4 @@
-"""Helpers for the verdict store tests: deterministic verdicts and writer subprocesses."""
+"""Helpers of the verdict store tests: deterministic verdicts and writer subprocesses."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ CATEGORIES = list(Category)
 JUDGE = "llm:test-judge"
 
 
-def make_verdict(index: int, category: Category | None = None, created: float | None = None, judge: str = JUDGE) -> Verdict:
+def make_verdict(
+    index: int, category: Category | None = None, created: float | None = None, judge: str = JUDGE
+) -> Verdict:
     """Verdict number `index`; its category is a function of `index` unless given."""
     truth, prediction = f"species {index % 97}", f"guess {index}"
     return Verdict(
