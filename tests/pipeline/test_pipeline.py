@@ -60,7 +60,7 @@ def test_repro_produces_metrics_and_report(pipeline_repo):
 
 def test_dry_runs_work_in_a_fresh_clone(pipeline_repo, tmp_path):
     """A clone holds no data: DVC 3.67's dry run hashes the deps of each stage it would run, and
-    fails on a dep that only an upstream run would create (treeverse/dvc#9021). --allow-missing
+    fails on a dep that only an upstream run would create. --allow-missing
     asks what changed against the commit (nothing: every folder dep is missing, not modified);
     --force-downstream prints every stage the clone would run, with a param set or not."""
     clone = tmp_path / "clone"
