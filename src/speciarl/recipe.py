@@ -48,14 +48,15 @@ def _round_trip_yaml() -> YAML:
     return yaml
 
 
-def _load(yaml: YAML, path: Path) -> tuple[str, Any]:
+def _load(yaml: YAML, path: Path) -> tuple[dict, Any]:
+    """(the file parsed as the stages parse it, its round-trip tree)."""
     try:
         text = path.read_text()
     except FileNotFoundError:
         raise ParamsError(f"{path}: file not found") from None
-    parse_raw(text, path)  # the project's checks first: YAML errors with line and column, known sections
+    raw = parse_raw(text, path)  # the project's checks first: YAML errors with line and column, known sections
     try:
-        return text, yaml.load(text)
+        return raw, yaml.load(text)
     except YAMLError as exc:
         raise ParamsError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
 
@@ -163,9 +164,8 @@ def _working_directory(path: Path) -> Iterator[None]:
         os.chdir(previous)
 
 
-def validate(text: str, path: Path) -> dict:
-    """Every section of params text validated by its schema, then the policy's source: {section: model}."""
-    raw = parse_raw(text, path)
+def validate(raw: dict, path: Path) -> dict:
+    """Every section of parsed params validated by its schema, then the policy's source: {section: model}."""
     with _working_directory(path.resolve().parent):
         models = {section: load_section(section, path, raw) for section in SECTIONS}
     check_policy_source(models["bootstrap"], models["policy"], path)
@@ -177,16 +177,17 @@ def apply_recipe(recipe_path: str | Path, params_path: str | Path = DEFAULT_PARA
     recipe_path, params_path = Path(recipe_path), Path(params_path)
     yaml = _round_trip_yaml()
     _, recipe = _load(yaml, recipe_path)
-    old_text, params = _load(yaml, params_path)
+    old_raw, params = _load(yaml, params_path)
     merge(params, recipe, None)
     buffer = io.StringIO()
     yaml.dump(params, buffer)
     new_text = buffer.getvalue()
     try:
-        validate(new_text, params_path)
+        new_raw = parse_raw(new_text, params_path)
+        validate(new_raw, params_path)
     except ParamsError as exc:
         raise ParamsError(f"{recipe_path} applied to {exc}") from None
-    lines = list(changes(parse_raw(old_text, params_path), parse_raw(new_text, params_path)))
+    lines = list(changes(old_raw, new_raw))
     if lines:
         atomic_write_text(params_path, new_text)
     return lines
