@@ -46,7 +46,16 @@ def main() -> int:
     judge_params = judge_params.model_copy(update={"store": str(store)})
     with JudgeService.from_params(judge_params, prepared_dir, which="train") as judge:
         harvest = params["harvest"].out
-        train_run(args.run, run, policy, judge, prepared_dir, work / "runs", train.seed, harvest_rollouts=harvest)
+        train_run(
+            args.run,
+            run,
+            policy,
+            judge,
+            prepared_dir,
+            work / "runs",
+            train.run_seed(args.run),
+            harvest_rollouts=harvest,
+        )
         stats = judge.stats
     with (work / "runs" / args.run / CURVES_FILE).open() as handle:
         rows = list(csv.DictReader(handle))

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> None:
             judge,
             prepared_dir,
             train.out_dir,
-            train.seed,
+            train.run_seed(args.run),
             harvest_rollouts=params["harvest"].out,
         )
     print(json.dumps({key: metrics[key] for key in ("reward", "steps", "reward_mean_first", "reward_mean_last")}))

@@ -73,7 +73,7 @@ def build_warm_policy(out: Path, prepared_dir: Path, mix: dict[str, float], epoc
             model,
             processor,
             examples,
-            get_prompt("general"),
+            [get_prompt("general")],
             epochs=epochs,
             batch_size=8,
             lr=lr,

@@ -24,23 +24,23 @@ KEY_ENV = "STAGE_JUDGE_KEY"
 
 # (dataset, truth, raw answer or None for a format error, expected category; None = only the LLM can tell)
 ANSWERS = [
-    ("miniworld_a", "crimson finch", "Crimson Finch", "specific"),
-    ("miniworld_a", "crimson finch", "crimson finch", "specific"),  # same normalised pair
-    ("miniworld_a", "crimson finch", "Fringilla rubra", "specific"),
-    ("miniworld_a", "crimson finch", "finch", "less specific"),
-    ("miniworld_a", "crimson finch", "bird", "generic"),
-    ("miniworld_a", "crimson finch", "snow finch", "wrong"),
-    ("miniworld_a", "crimson finch", "None", "abstain"),
-    ("miniworld_a", "crimson finch", "finch or parrot", "wrong"),
-    ("miniworld_a", "crimson finch", None, None),
-    ("miniworld_a", "crimson finch", "b1rd", None),
-    ("miniworld_a", "grey heron", "a tall red bird", None),
-    ("miniworld_b", "Vector Arrow coupe", "coupe", "less specific"),
-    ("miniworld_b", "Vector Arrow coupe", "automobile", "generic"),
-    ("miniworld_b", "Vector Arrow coupe", "Vector Arrow", "specific"),
-    ("miniworld_b", "Vector Arrow coupe", "Vector Dart coupe", "wrong"),
+    ("miniworld_a", "grey-headed sparrow", "Grey-Headed Sparrow", "specific"),
+    ("miniworld_a", "grey-headed sparrow", "grey-headed sparrow", "specific"),  # same normalised pair
+    ("miniworld_a", "grey-headed sparrow", "gray-headed sparrow", "specific"),  # the fine class's synonym
+    ("miniworld_a", "grey-headed sparrow", "sparrow", "less specific"),
+    ("miniworld_a", "grey-headed sparrow", "bird", "generic"),
+    ("miniworld_a", "grey-headed sparrow", "orange-headed sparrow", "wrong"),
+    ("miniworld_a", "grey-headed sparrow", "None", "abstain"),
+    ("miniworld_a", "grey-headed sparrow", "sparrow or parrot", "wrong"),
+    ("miniworld_a", "grey-headed sparrow", None, None),
+    ("miniworld_a", "grey-headed sparrow", "b1rd", None),
+    ("miniworld_a", "grey-necked egret", "a tall red bird", None),
+    ("miniworld_b", "Vector Arrow sedan", "Vector sedan", "less specific"),
+    ("miniworld_b", "Vector Arrow sedan", "automobile", "generic"),
+    ("miniworld_b", "Vector Arrow sedan", "Vector Arrow saloon", "specific"),  # the fine class's synonym
+    ("miniworld_b", "Vector Arrow sedan", "Vector Dart sedan", "wrong"),
 ]
-LLM_PAIRS = {("crimson finch", "b1rd"): "wrong", ("grey heron", "a tall red bird"): "generic"}
+LLM_PAIRS = {("grey-headed sparrow", "b1rd"): "wrong", ("grey-necked egret", "a tall red bird"): "generic"}
 
 
 def write_predictions(path: Path, rows: list[tuple]) -> None:
@@ -132,8 +132,8 @@ def test_stage_decides_by_taxonomy_then_completes_with_the_llm(workspace, fake_s
     expected = {(d, t.lower(), a.lower()): c for d, t, a, c in ANSWERS if a is not None}
     expected.update({("miniworld_a", t, p): c for (t, p), c in LLM_PAIRS.items()})
     assert {key: row["category"] for key, row in rows.items()} == expected
-    assert rows[("miniworld_a", "crimson finch", "finch")]["judge"].startswith("taxonomy:")
-    assert rows[("miniworld_a", "crimson finch", "b1rd")]["judge"].startswith("llm:")
+    assert rows[("miniworld_a", "grey-headed sparrow", "sparrow")]["judge"].startswith("taxonomy:")
+    assert rows[("miniworld_a", "grey-headed sparrow", "b1rd")]["judge"].startswith("llm:")
 
     # The evaluation judge is another judge: its verdicts are its own, the cheap levels are shared.
     # (In this process from here on, to save interpreter start-ups.)
@@ -203,7 +203,7 @@ def test_a_pair_without_verdict_is_named_with_its_cause(workspace, monkeypatch, 
     code, err = run({"store": "verdicts"})  # no LLM configured
     assert code == 1 and err.startswith("judge: error: ")
     assert (
-        "2 of 13 unique pairs have no verdict (0 LLM failures), e.g. miniworld_a: 'crimson finch' vs 'b1rd' "
+        "2 of 13 unique pairs have no verdict (0 LLM failures), e.g. miniworld_a: 'grey-headed sparrow' vs 'b1rd' "
         "(the taxonomy cannot decide it and no LLM judge is configured (judge.llm))"
     ) in err
 
@@ -218,7 +218,7 @@ def test_a_pair_without_verdict_is_named_with_its_cause(workspace, monkeypatch, 
     code, err = run({"store": "verdicts", "llm": unreachable})
     assert code == 1 and err.startswith("judge: error: ")
     cause = json.loads((workspace / "out" / "s.json").read_text())["failure_examples"][0]["error"]
-    assert cause and f"(2 LLM failures), e.g. miniworld_a: 'crimson finch' vs 'b1rd' ({cause})" in err
+    assert cause and f"(2 LLM failures), e.g. miniworld_a: 'grey-headed sparrow' vs 'b1rd' ({cause})" in err
 
 
 def test_a_read_only_store_is_a_one_line_error(workspace, monkeypatch, capsys):

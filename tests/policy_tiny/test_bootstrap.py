@@ -21,8 +21,17 @@ from speciarl.data.taxonomy import Taxonomy
 from speciarl.judge.taxonomy_judge import TaxonomyJudge
 from speciarl.labels import Category, extract_answer
 from speciarl.policy.loading import load_policy
-from speciarl.policy.prompts import get_prompt
-from speciarl.policy.sft import Example, categorize, draw_target, pretrain_vision, sft_batch, train_sft
+from speciarl.policy.prompts import PROMPTS, build_messages, get_prompt
+from speciarl.policy.sft import (
+    Example,
+    categorize,
+    draw_target,
+    encode_images,
+    measure_policy,
+    pretrain_vision,
+    sft_batch,
+    train_sft,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -70,6 +79,39 @@ def test_categorize_uses_the_taxonomy_judge():
     assert categorize(judge, "red square", "no tags at all") is None
 
 
+def test_measure_counts_greedy_best_of_n_difficulties_and_every_prompts_format():
+    """Hand-written completions: the greedy answer, N samples, and a format error under one prompt."""
+    answer = "<think>It is a shape.</think><answer>{}</answer>".format
+    prompts = {"general": "ask plainly", "terse": "ask tersely"}
+
+    def generate(images, n, temperature, prompt_text):
+        if prompt_text == "ask tersely":
+            return [["red square"]] * len(images)  # no tags: a format error
+        if temperature == 0.0:
+            return [[answer("square")], [answer("blue square")]][: len(images)]
+        return [[answer("square"), answer("red square")], [answer("shape"), answer("shape")]][: len(images)]
+
+    samples = [(_jpeg((200, 30, 30), 0), "red square"), (_jpeg((30, 30, 200), 1), "blue square")]
+    measured = measure_policy(
+        generate,
+        TAXONOMY,
+        samples,
+        best_of=2,
+        batch_size=2,
+        prompts=prompts,
+        difficulty={"red square": "hard", "blue square": "easy"},
+        progress=False,
+    )
+    assert measured["greedy_categories"]["less specific"] == 1 and measured["greedy_categories"]["specific"] == 1
+    assert measured["greedy_correctness"] == 1.0 and measured["greedy_specificity"] == 0.5
+    assert measured["greedy_fine_images"] == 1 and measured["best_of_n_fine_images"] == 1
+    assert measured["sampled_categories"]["generic"] == 2
+    assert measured["format_error_rate_by_prompt"] == {"general": 0.0, "terse": 1.0}
+    hard, easy = measured["by_difficulty"]["hard"], measured["by_difficulty"]["easy"]
+    assert (hard["greedy_fine_images"], hard["best_of_n_fine_images"]) == (0, 1)
+    assert (easy["greedy_fine_images"], easy["best_of_n_fine_images"]) == (1, 0)
+
+
 def test_a_few_sft_steps_reduce_the_loss(untrained_policy):
     model, processor = load_policy(untrained_policy)
     colours = {"red square": (220, 30, 30), "blue square": (30, 30, 220)}
@@ -77,22 +119,82 @@ def test_a_few_sft_steps_reduce_the_loss(untrained_policy):
         Example(_jpeg(colours[label], i), TAXONOMY, label, {"fine": 1.0}) for i, label in enumerate(list(colours) * 4)
     ]
     losses = train_sft(
-        model, processor, examples, get_prompt("general"), epochs=10, batch_size=4, lr=1e-2, seed=0, progress=False
+        model, processor, examples, [get_prompt("general")], epochs=10, batch_size=4, lr=1e-2, seed=0, progress=False
     )
     assert len(losses) == 20
     assert sum(losses[-3:]) / 3 < 0.5 * losses[0]
     assert not model.training
 
 
+def _image_grids(processor, images) -> torch.Tensor:
+    return processor.image_processor(images=images, return_tensors="pt")["image_grid_thw"]
+
+
 def test_sft_masks_everything_but_the_completion(untrained_policy):
     _, processor = load_policy(untrained_policy)
     images = [Image.open(io.BytesIO(_jpeg((0, 0, 0), i))) for i in range(2)]
     completions = ["<answer>shape</answer>", "<think>It is a shape.</think><answer>red square</answer>"]
-    inputs = sft_batch(processor, get_prompt("general"), images, completions)
+    inputs = sft_batch(processor, get_prompt("general"), completions, _image_grids(processor, images))
     tokenizer = processor.tokenizer
     for row, completion in enumerate(completions):
         kept = inputs["labels"][row][inputs["labels"][row] != -100].tolist()
         assert tokenizer.decode(kept) == completion + tokenizer.eos_token
+
+
+def test_sft_inputs_are_the_processors_and_cached_image_tokens_give_the_same_loss(untrained_policy):
+    """The text side built without the pixels equals the processor's; encoder outputs computed once
+    beforehand give the loss that the pixels give."""
+    model, processor = load_policy(untrained_policy)
+    jpegs = [_jpeg((200, 30, 30), 0), _jpeg((30, 30, 200), 1)]
+    images = [Image.open(io.BytesIO(jpeg)).convert("RGB") for jpeg in jpegs]
+    completions = ["<answer>shape</answer>", "<think>It is a shape.</think><answer>red square</answer>"]
+    prompt = processor.apply_chat_template(
+        build_messages(get_prompt("specific")), add_generation_prompt=True, tokenize=False
+    )
+    processor.tokenizer.padding_side = "right"
+    reference = processor(
+        images=images,
+        text=[prompt + c + processor.tokenizer.eos_token for c in completions],
+        padding=True,
+        return_tensors="pt",
+    )
+    inputs = sft_batch(processor, get_prompt("specific"), completions, reference["image_grid_thw"])
+    for key in ("input_ids", "attention_mask", "mm_token_type_ids", "image_grid_thw"):
+        assert torch.equal(inputs[key], reference[key]), key
+
+    with torch.no_grad():
+        from_pixels = model(**inputs, pixel_values=reference["pixel_values"]).loss
+        features = [feature for feature, _ in encode_images(model, processor, jpegs)]
+        from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+        cached = model(**inputs, mm_encoder_outputs={"image": BaseModelOutputWithPooling(pooler_output=features)}).loss
+    assert torch.allclose(from_pixels, cached, atol=1e-6)
+
+
+def test_sft_draws_its_prompt_per_batch_from_every_prompt_given(untrained_policy, monkeypatch):
+    import speciarl.policy.sft as sft_module
+
+    asked = []
+    original = sft_module.sft_batch
+    monkeypatch.setattr(
+        sft_module,
+        "sft_batch",
+        lambda processor, prompt, *rest: asked.append(prompt) or original(processor, prompt, *rest),
+    )
+    model, processor = load_policy(untrained_policy)
+    examples = [Example(_jpeg((200, 200, 0), i), TAXONOMY, "red square", {"group": 1.0}) for i in range(4)]
+    train_sft(
+        model,
+        processor,
+        examples,
+        list(PROMPTS.values()),
+        epochs=30,
+        batch_size=4,
+        lr=1e-3,
+        train_vision=False,
+        progress=False,
+    )
+    assert set(asked) == set(PROMPTS.values())
 
 
 def test_sft_can_leave_the_vision_tower_as_it_is(untrained_policy):
@@ -103,7 +205,7 @@ def test_sft_can_leave_the_vision_tower_as_it_is(untrained_policy):
         model,
         processor,
         examples,
-        get_prompt("general"),
+        [get_prompt("general")],
         epochs=1,
         batch_size=4,
         lr=1e-2,
@@ -176,7 +278,17 @@ def test_bootstrap_stage_writes_policy_and_metrics(mini_world, tmp_path):
         assert measured["images"] == 4
         assert sum(measured["greedy_categories"].values()) == 4
         assert 0 <= measured["greedy_correctness"] <= 1
-    assert set(metrics["targets_met"]) == {"greedy_correctness", "greedy_specificity", "best_of_n_fine_ratio"}
+        assert set(measured["format_error_rate_by_prompt"]) == set(PROMPTS)
+        by_difficulty = measured["by_difficulty"].values()
+        assert sum(part["images"] for part in by_difficulty) == 4
+        assert sum(part["best_of_n_fine_images"] for part in by_difficulty) == measured["best_of_n_fine_images"]
+    assert set(metrics["targets_met"]) == {
+        "greedy_correctness",
+        "greedy_specificity",
+        "best_of_n_fine_ratio",
+        "best_of_n_fine_share",
+        "format_errors_every_prompt",
+    }
 
     # deterministic by seed: a second run gives the same weights and the same measurements
     again = tmp_path / "again"

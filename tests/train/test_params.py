@@ -1,16 +1,25 @@
-"""The train section: params.yaml and the paper recipe validate, and map onto TRL's GRPOConfig."""
+"""The train section: params.yaml and the recipes validate, map onto TRL's GRPOConfig, and give each
+run its seed."""
 
+import importlib.util
 import re
 import shutil
+from contextlib import nullcontext
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
 
 from speciarl.config import ParamsError, load_section
+from speciarl.evaluate.report import methods, trained_method
+from speciarl.evaluate.summary import GREEDY
+from speciarl.labels import Category
 from speciarl.policy.params import PolicyParams
+from speciarl.recipe import apply_recipe
 from speciarl.train.grpo import grpo_config, lora_config
 from speciarl.train.params import PROJECT_FIELDS, GrpoParams, RunParams, TrainParams, grpo_config_fields
+from speciarl.train.reward_func import make_reward_func
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -111,7 +120,12 @@ def load_run(tmp_path, **changes) -> str:
             {"grpo.learning_rat": 0.1},
             r"train\.runs\.speciarl\.grpo: .*'learning_rat' is not a field of trl\.GRPOConfig \(close: learning_rate",
         ),
-        ({"grpo.seed": 3}, r"train\.runs\.speciarl\.grpo: .*'seed' is set by speciarl, not here: set train\.seed"),
+        (
+            {"grpo.seed": 3},
+            r"train\.runs\.speciarl\.grpo: .*'seed' is set by speciarl, not here: set the run's seed \(or train\.seed",
+        ),
+        ({"grpo.data_seed": 3}, r"'data_seed' is set by speciarl, not here: set the run's seed"),
+        ({"seed": -1}, r"train\.runs\.speciarl\.seed: .*greater than or equal to 0"),
         ({"grpo.use_vllm": True}, r"'use_vllm' is set by speciarl, not here: set policy\.backend"),
         ({"grpo.output_dir": "x"}, r"'output_dir' is set by speciarl"),
         ({"grpo.log_completions": "sometimes"}, r"log_completions: Input should be a valid boolean"),
@@ -164,3 +178,97 @@ def test_every_field_speciarl_sets_is_refused_in_the_grpo_block(tmp_path, monkey
     grpo.grpo_config(run, PolicyParams(model="m", dvc_dep="m", device="cpu"), 0, tmp_path, suppressed=[])
     assert set(passed) - set(run.grpo.model_dump()) <= set(PROJECT_FIELDS)
     assert passed["log_completions"] is True
+
+
+def test_a_runs_seed_overrides_train_seed_and_null_falls_back_to_it():
+    train = TrainParams(seed=7, runs={"own": RunParams(seed=3), "zero": RunParams(seed=0), "shared": RunParams()})
+    assert [train.run_seed(name) for name in train.runs] == [3, 0, 7]
+    assert load_section("train", REPO / "params.yaml").runs["speciarl"].seed is None
+
+
+def test_the_train_stage_trains_with_the_runs_seed(tmp_path, monkeypatch):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["train"]["seed"] = 7
+    params["train"]["runs"]["binary"]["seed"] = 2
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    spec = importlib.util.spec_from_file_location("train_stage", REPO / "stages/train.py")
+    stage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stage)
+    seeds = {}
+
+    def train_run(run_name, run, policy, judge, prepared_dir, out_dir, seed, harvest_rollouts):
+        seeds[run_name] = seed
+        return {"reward": run.reward, "steps": 0, "reward_mean_first": None, "reward_mean_last": None}
+
+    monkeypatch.setattr(stage, "train_run", train_run)
+    monkeypatch.setattr(stage, "JudgeService", SimpleNamespace(from_params=lambda *args, **kwargs: nullcontext()))
+    for run in ("binary", "speciarl"):
+        stage.run(SimpleNamespace(run=run, params=path))
+    assert seeds == {"binary": 2, "speciarl": 7}
+
+
+class SpecificJudge:
+    """Every answer is specific: the null reward's draws are all that varies."""
+
+    def judge(self, pairs):
+        return [Category.SPECIFIC] * len(pairs)
+
+    def judge_id(self, dataset):
+        return "specific"
+
+
+def null_rewards(seed: int, step: int = 1) -> list[float | None]:
+    reward_func = make_reward_func("null_control", SpecificJudge(), options={"rate": 0.5}, num_generations=2, seed=seed)
+    completions = [[{"role": "assistant", "content": "<answer>finch</answer>"}]] * 40
+    return reward_func(
+        prompts=[[]] * 40,
+        completions=completions,
+        sample_id=[f"s{i // 2}" for i in range(40)],
+        ground_truth=["finch"] * 40,
+        dataset=["miniworld_a"] * 40,
+        trainer_state=SimpleNamespace(global_step=step - 1),
+    )
+
+
+def test_the_null_controls_draws_follow_the_runs_seed():
+    """train_run hands the run's seed to the reward: seeds k and j of the null control draw differently."""
+    assert null_rewards(seed=0) == null_rewards(seed=0)
+    assert null_rewards(seed=0) != null_rewards(seed=1) != null_rewards(seed=2)
+
+
+SEED_STUDY = REPO / "configs/seed_study.yaml"
+SEED_STUDY_METHODS = {
+    "speciarl": {"reward": "speciarl", "min_support": 1},
+    "binary": {"reward": "binary"},
+    "scale2": {"reward": "scale2"},
+    "speciarl_ms2": {"reward": "speciarl", "min_support": 2},
+    "null_control": {"reward": "null_control", "null_rate": "auto"},
+}
+# What tells the seed study's runs apart; every other knob is shared.
+SEED_STUDY_KEYS = {"reward", "min_support", "seed", "null_rate"}
+
+
+def test_the_seed_study_recipe_applies_and_shares_every_other_knob(tmp_path):
+    path = tmp_path / "params.yaml"
+    shutil.copy(REPO / "params.yaml", path)
+    assert apply_recipe(SEED_STUDY, path)  # validated as `speciarl params apply` validates it
+    runs = load_section("train", path).runs
+    assert list(runs) == [f"{method}_s{seed}" for method in SEED_STUDY_METHODS for seed in range(3)]
+    for name, run in runs.items():
+        method = trained_method(name)
+        assert run.seed == int(name.rpartition("_s")[2])
+        assert run.model_dump(include=set(SEED_STUDY_METHODS[method])) == SEED_STUDY_METHODS[method], name
+    # params.yaml's mini-world run, down to every lora and grpo knob
+    shared = load_section("train", REPO / "params.yaml").runs["speciarl"].model_dump(exclude=SEED_STUDY_KEYS)
+    for name, run in runs.items():
+        assert run.model_dump(exclude=SEED_STUDY_KEYS) == shared, name
+    # The report: one row per method, its three seeds merged, min_support 2 right after SpeciaRL.
+    rows = methods({f"{name}-general": {GREEDY: {}} for name in runs})
+    assert [(row.label, len(row.runs)) for row in rows] == [
+        ("RFT (binary reward)", 3),
+        ("SpeciaRL", 3),
+        ("SpeciaRL, min_support 2", 3),
+        ("Trained `scale2`", 3),
+        ("Null control (random reward)", 3),
+    ]

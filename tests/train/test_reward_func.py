@@ -52,11 +52,20 @@ def test_completion_text_plain_and_conversational():
 def test_speciarl_reward_through_store_and_cascade(judge):
     reward_func = make_reward_func("speciarl", judge, num_generations=4)
     assert reward_func.__name__ == "speciarl"
-    # Interleaved groups. Image a (crimson finch): best is specific ("Fringilla rubra" is a synonym).
-    # Image b (scarlet parrot): best is generic ("bird"); "parrot" would be less specific but is absent.
-    answers = ["finch", "bird", "Fringilla rubra", "bird", None, "emerald parrot", "crimson finch", "an aircraft"]
+    # Interleaved groups. Image a (grey-headed sparrow): best is specific ("gray-headed sparrow" is a synonym).
+    # Image b (orange-headed parrot): best is generic ("bird"); "parrot" would be less specific but is absent.
+    answers = [
+        "sparrow",
+        "bird",
+        "gray-headed sparrow",
+        "bird",
+        None,
+        "violet-headed parrot",
+        "grey-headed sparrow",
+        "an aircraft",
+    ]
     sample_ids = ["a", "b", "a", "b", "a", "b", "a", "b"]
-    truths = ["crimson finch" if s == "a" else "scarlet parrot" for s in sample_ids]
+    truths = ["grey-headed sparrow" if s == "a" else "orange-headed parrot" for s in sample_ids]
     # "an aircraft" names no taxonomy node: no LLM is configured, so it has no verdict and voids group b.
     rewards, stats = call(reward_func, answers, sample_ids, truths)
     assert rewards == [0.0, None, 1.0, None, -1.0, None, 1.0, None]
@@ -78,13 +87,13 @@ def test_speciarl_reward_through_store_and_cascade(judge):
 
 def test_binary_reward_is_static(judge):
     reward_func = make_reward_func("binary", judge, num_generations=2)
-    rewards, _ = call(reward_func, ["crimson finch", "bird"], ["a", "a"], ["crimson finch"] * 2)
+    rewards, _ = call(reward_func, ["grey-headed sparrow", "bird"], ["a", "a"], ["grey-headed sparrow"] * 2)
     assert rewards == [1.0, 0.0]
 
 
 def test_too_many_answers_without_verdict_stop_training(judge):
-    answers, groups = ["an aircraft", "bird", "bird", "finch", None, None], list("aabbcc")
-    truths = ["crimson finch"] * 6
+    answers, groups = ["an aircraft", "bird", "bird", "sparrow", None, None], list("aabbcc")
+    truths = ["grey-headed sparrow"] * 6
     reward_func = make_reward_func("speciarl", judge, num_generations=2, max_none_fraction=0.2)
     with pytest.raises(JudgeOutageError, match=r"step 8: the judge gave no verdict for 1 of 4 answers \(25%\)"):
         call(reward_func, answers, groups, truths, step=7)
@@ -97,14 +106,14 @@ def test_too_many_answers_without_verdict_stop_training(judge):
 def test_partial_groups_are_refused(judge):
     reward_func = make_reward_func("speciarl", judge, num_generations=4)
     with pytest.raises(ValueError, match="2 rollouts of sample 'a' instead of num_generations=4"):
-        call(reward_func, ["bird"] * 2, ["a", "a"], ["crimson finch"] * 2)
+        call(reward_func, ["bird"] * 2, ["a", "a"], ["grey-headed sparrow"] * 2)
 
 
 def test_noise_is_seeded_by_step(judge):
     reward_func = make_reward_func("scale1", judge, num_generations=2, noise=0.5, seed=3)
-    answers = ["crimson finch", "finch", "bird", "I cannot tell"] * 10
+    answers = ["grey-headed sparrow", "sparrow", "bird", "I cannot tell"] * 10
     sample_ids = [f"s{i // 2}" for i in range(len(answers))]
-    truths = ["crimson finch"] * len(answers)
+    truths = ["grey-headed sparrow"] * len(answers)
     clean, _ = call(make_reward_func("scale1", judge, num_generations=2), answers, sample_ids, truths)
     noisy, _ = call(reward_func, answers, sample_ids, truths, step=1)
     assert noisy != clean
@@ -119,19 +128,19 @@ def test_the_default_outage_limit_is_params_yaml_s(judge):
     # half of the answers without a verdict: the default stops training
     with pytest.raises(JudgeOutageError, match="more than max_none_fraction=0.25"):
         reward_func = make_reward_func("speciarl", judge, num_generations=2)
-        call(reward_func, ["an aircraft", "bird"], ["a", "a"], ["crimson finch"] * 2)
+        call(reward_func, ["an aircraft", "bird"], ["a", "a"], ["grey-headed sparrow"] * 2)
 
 
 def test_null_reward_ignores_the_verdicts_and_draws_per_step(judge):
     reward_func = make_reward_func("null_control", judge, options={"rate": 0.5}, num_generations=2, seed=3)
     assert reward_func.__name__ == "null_control"
     sample_ids = [f"s{i // 2}" for i in range(40)]
-    truths = ["crimson finch"] * 40
-    right, _ = call(reward_func, ["crimson finch"] * 40, sample_ids, truths, step=1)
-    wrong, stats = call(reward_func, ["scarlet parrot"] * 40, sample_ids, truths, step=1)
+    truths = ["grey-headed sparrow"] * 40
+    right, _ = call(reward_func, ["grey-headed sparrow"] * 40, sample_ids, truths, step=1)
+    wrong, stats = call(reward_func, ["orange-headed parrot"] * 40, sample_ids, truths, step=1)
     assert stats["verdicts/wrong"] == 1.0
     assert right == wrong and set(right) == {0.0, 1.0}  # the same draws, whatever the answers
-    assert right != call(reward_func, ["crimson finch"] * 40, sample_ids, truths, step=2)[0]
+    assert right != call(reward_func, ["grey-headed sparrow"] * 40, sample_ids, truths, step=2)[0]
     # a format error still gets -1, an answer without a verdict None
     reward_func = make_reward_func("null_control", judge, options={"rate": 0.5}, max_none_fraction=1.0)
     rewards, _ = call(reward_func, [None, "an aircraft"], ["a", "a"], truths[:2])

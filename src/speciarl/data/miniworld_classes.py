@@ -1,17 +1,20 @@
-"""The mini world's classes: two domains, each a 3-level taxonomy (generic > group > fine).
+"""The mini world's classes: two domains, each a 3-level taxonomy (generic > group > fine) at CUB's scale.
 
 Domain A (`miniworld_a`) stands for birds and is used for RL training; domain B (`miniworld_b`)
-stands for cars and is held out. Each group has a difficulty that says how visible the cue
-separating its fine classes is at 112 px:
+stands for cars and is held out. Each domain has 30 groups of 6 fine classes (180), so a uniformly
+random group name is right 1 time in 30 and a lucky group hit is rare, as among CUB's 200 species.
+A group is told apart by its silhouette (5 body plans or body styles) together with a signature
+colour (a bird's wings and tail, a car's lower body; 6 colours). Each group has a difficulty that
+says how visible the cue separating its fine classes is at 112 px:
   easy    the whole body colour differs;
-  medium  a medium-sized part differs (a neck, a breast patch, a roof, side stripes, a spoiler);
-  hard    a tiny mark of a few pixels (params `hard_detail`) or a small hue shift of the body
-          (params `hue_step`), with 6-7 near-identical siblings so a lucky guess is rare.
-Groups themselves are told apart by silhouette (beak, legs, neck, tail; cab, bed, roof line).
+  medium  a medium-sized part differs (a bird's head or neck, a car's side stripe);
+  hard    a tiny mark of a few pixels (params `hard_detail`: a crown patch, a hub cap) or a small
+          hue shift of the body (params `hue_step`): six near-identical siblings.
+Difficulties rotate over the grid, so every silhouette and every signature colour meets each one.
 
 A look is a dict read by the renderer (miniworld_draw): colours are (hue degrees, saturation,
-value) triples; `mark` is the colour of the hard groups' tiny mark (None: no mark);
-`hue_shift` moves every plumage/paint colour by that many `hue_step`s.
+value) triples; `mark` is the colour of the tiny mark (None: none); `hue_shift` moves the body
+colour by that many `hue_step`s.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ GREY: Colour = (210, 0.08, 0.60)
 SLATE: Colour = (212, 0.30, 0.55)
 CHARCOAL: Colour = (220, 0.15, 0.30)
 BLACK: Colour = (0, 0.0, 0.08)
+PINK: Colour = (330, 0.45, 0.95)
 
 
 @dataclass(frozen=True)
@@ -80,10 +84,157 @@ class Domain:
         return [(group, fine) for group in self.groups for fine in group.classes]
 
 
-def _hue_siblings(names: list[str]) -> tuple[FineClass, ...]:
-    """Siblings that differ only by body hue, centred on the group's base colour."""
-    centre = (len(names) - 1) / 2
-    return tuple(FineClass(name, {"hue_shift": index - centre}) for index, name in enumerate(names))
+# Building a domain ------------------------------------------------------------------------------
+#
+# A domain is a grid: each silhouette (a bird's body plan, a car's body style) appears with each
+# signature colour (a bird's wings and tail, a car's lower body), and each cell is a group of six
+# fine classes. Group names are what a field guide or a dealer would call them; fine names are
+# compositional, as real species and model names often are ("orange-crowned warbler"): a cue word
+# that says what separates the siblings, then the group's name.
+
+SIGNATURES: tuple[tuple[str, Colour], ...] = (
+    ("black", BLACK),
+    ("white", WHITE),
+    ("red", RED),
+    ("yellow", YELLOW),
+    ("blue", BLUE),
+    ("green", GREEN),
+)
+# Colours of the easy and medium cues: none is close to a signature colour, so a fine class never
+# hides its group's signature.
+CUE_COLOURS: tuple[tuple[str, Colour], ...] = (
+    ("orange", ORANGE),
+    ("violet", VIOLET),
+    ("teal", TEAL),
+    ("pink", PINK),
+    ("grey", SLATE),
+    ("buff", TAN),
+)
+# Colours of the tiny mark: none is a cue colour either, so a mark never vanishes into the body it sits on.
+MARK_COLOURS: tuple[tuple[str, Colour | None], ...] = (
+    ("gold", GOLD),
+    ("ruby", RUBY),
+    ("blue", BLUE),
+    ("black", BLACK),
+    ("white", WHITE),
+    ("plain", None),
+)
+HUE_STEPS = 6
+# Which difficulty (and which hard cue) each signature gets, rotated by one per silhouette so that
+# every signature colour and every silhouette meets every difficulty.
+CUE_CYCLE = ("easy", "medium", "hard_mark", "easy", "medium", "hard_hue")
+
+
+def _cue(silhouette_index: int, signature_index: int) -> str:
+    return CUE_CYCLE[(signature_index + silhouette_index) % len(CUE_CYCLE)]
+
+
+def _base_colour(silhouette_index: int, signature_index: int) -> Colour:
+    """Body colour of a group whose siblings share it (medium and hard groups)."""
+    return CUE_COLOURS[(2 * silhouette_index + signature_index) % len(CUE_COLOURS)][1]
+
+
+def _hue_shifts() -> list[float]:
+    """Hue steps of the six hue siblings, centred on the group's base colour."""
+    centre = (HUE_STEPS - 1) / 2
+    return [index - centre for index in range(HUE_STEPS)]
+
+
+def _grey_synonym(name: str) -> tuple[str, ...]:
+    return (name.replace("grey", "gray"),) if "grey" in name else ()
+
+
+# Birds: five body plans (the renderer's shapes) x six wing colours = 30 groups of six species.
+# (shape, ((group name, its genus as a scientific synonym), ...)): real birds of that body plan.
+BIRD_PLANS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    (
+        "heron",
+        (
+            ("heron", "Ardea"),
+            ("egret", "Egretta"),
+            ("bittern", "Botaurus"),
+            ("ibis", "Threskiornis"),
+            ("stork", "Ciconia"),
+            ("crane", "Grus"),
+        ),
+    ),
+    (
+        "parrot",
+        (
+            ("parrot", "Psittacus"),
+            ("macaw", "Ara"),
+            ("lorikeet", "Trichoglossus"),
+            ("cockatoo", "Cacatua"),
+            ("parakeet", "Psittacula"),
+            ("conure", "Aratinga"),
+        ),
+    ),
+    (
+        "kingfisher",
+        (
+            ("kingfisher", "Alcedo"),
+            ("jacamar", "Galbula"),
+            ("motmot", "Momotus"),
+            ("bee-eater", "Merops"),
+            ("roller", "Coracias"),
+            ("kookaburra", "Dacelo"),
+        ),
+    ),
+    (
+        "finch",
+        (
+            ("finch", "Fringilla"),
+            ("grosbeak", "Coccothraustes"),
+            ("bunting", "Emberiza"),
+            ("cardinal", "Cardinalis"),
+            ("sparrow", "Passer"),
+            ("junco", "Junco hyemalis"),
+        ),
+    ),
+    (
+        "warbler",
+        (
+            ("warbler", "Setophaga"),
+            ("vireo", "Vireo olivaceus"),
+            ("wren", "Troglodytes"),
+            ("kinglet", "Regulus"),
+            ("gnatcatcher", "Polioptila"),
+            ("flycatcher", "Empidonax"),
+        ),
+    ),
+)
+BIRD_EASY_WORDS = ("flame", "violet", "teal", "rosy", "slaty", "buff")
+BIRD_HUE_WORDS = ("rust", "cinnamon", "tawny", "sand", "straw", "olive")
+
+
+def _bird_group(plan_index: int, shape: str, signature_index: int, name: str, genus: str) -> Group:
+    _, wing = SIGNATURES[signature_index]
+    cue = _cue(plan_index, signature_index)
+    look = {"shape": shape, "wing": wing, "body": _base_colour(plan_index, signature_index)}
+    if cue == "easy":
+        classes = [
+            FineClass(f"{word} {name}", {"body": colour})
+            for word, (_, colour) in zip(BIRD_EASY_WORDS, CUE_COLOURS, strict=True)
+        ]
+        return Group(name, "easy", "whole body colour", look, tuple(classes), (genus,))
+    if cue == "medium":
+        part = "neck" if shape == "heron" else "head"  # a heron's head is its neck's tip
+        classes = [
+            FineClass(f"{word}-{part}ed {name}", {part: colour}, _grey_synonym(f"{word}-{part}ed {name}"))
+            for word, colour in CUE_COLOURS
+        ]
+        return Group(name, "medium", f"{part} colour", look, tuple(classes), (genus,))
+    if cue == "hard_mark":
+        classes = [
+            FineClass(f"{word} {name}" if colour is None else f"{word}-crowned {name}", {"mark": colour})
+            for word, colour in MARK_COLOURS
+        ]
+        return Group(name, "hard", "tiny crown patch colour", look, tuple(classes), (genus,))
+    classes = [
+        FineClass(f"{word} {name}", {"hue_shift": shift})
+        for word, shift in zip(BIRD_HUE_WORDS, _hue_shifts(), strict=True)
+    ]
+    return Group(name, "hard", "small shift of plumage hue", look, tuple(classes), (genus,))
 
 
 BIRDS = Domain(
@@ -91,189 +242,67 @@ BIRDS = Domain(
     kind="bird",
     generic="bird",
     synonyms=("Aves",),
-    groups=(
-        Group(
-            "finch",
-            "easy",
-            "whole body colour",
-            {"shape": "finch", "wing": BLACK, "wing_bar": WHITE, "beak": (30, 0.3, 0.75)},
-            (
-                FineClass("crimson finch", {"body": RED}, ("Fringilla rubra",)),
-                FineClass("citrine finch", {"body": YELLOW}),
-                FineClass("slate finch", {"body": SLATE}),
-                FineClass("snow finch", {"body": WHITE}, ("white finch",)),
-            ),
-            ("Fringillidae",),
-        ),
-        Group(
-            "parrot",
-            "easy",
-            "whole body colour",
-            {"shape": "parrot", "beak": (40, 0.15, 0.9)},
-            (
-                FineClass("emerald parrot", {"body": EMERALD}, ("Psittacula smaragdina",)),
-                FineClass("scarlet parrot", {"body": RED}),
-                FineClass("cobalt parrot", {"body": BLUE}, ("blue parrot",)),
-                FineClass("sunburst parrot", {"body": ORANGE}),
-            ),
-            ("Psittacidae",),
-        ),
-        Group(
-            "heron",
-            "medium",
-            "neck and crown colour",
-            {"shape": "heron", "body": GREY, "beak": GOLD, "legs": (40, 0.5, 0.6)},
-            (
-                FineClass("grey heron", {}, ("gray heron", "Ardea grisea")),
-                FineClass("chestnut-necked heron", {"neck": CHESTNUT}),
-                FineClass("black-crowned heron", {"crown": BLACK, "neck": CHARCOAL}),
-                FineClass("white-necked heron", {"neck": WHITE}),
-            ),
-            ("Ardeidae",),
-        ),
-        Group(
-            "kingfisher",
-            "medium",
-            "breast colour",
-            {"shape": "kingfisher", "body": (200, 0.85, 0.80), "beak": BLACK},
-            (
-                FineClass("rufous-breasted kingfisher", {"breast": CHESTNUT}),
-                FineClass("white-breasted kingfisher", {"breast": WHITE}),
-                FineClass("yellow-breasted kingfisher", {"breast": YELLOW}),
-                FineClass("banded kingfisher", {"breast": WHITE, "band": NAVY}, ("belted kingfisher",)),
-                FineClass("azure kingfisher", {"breast": (200, 0.85, 0.80)}, ("Alcedo azurea",)),
-            ),
-            ("Alcedinidae",),
-        ),
-        Group(
-            "warbler",
-            "hard",
-            "tiny crown patch colour",
-            {"shape": "warbler", "body": (62, 0.60, 0.75), "wing": (75, 0.55, 0.50), "beak": CHARCOAL},
-            (
-                FineClass("orange-crowned warbler", {"mark": ORANGE}, ("Leiothlypis aurantia",)),
-                FineClass("ruby-crowned warbler", {"mark": RUBY}),
-                FineClass("blue-crowned warbler", {"mark": BLUE}),
-                FineClass("black-crowned warbler", {"mark": BLACK}),
-                FineClass("white-crowned warbler", {"mark": WHITE}),
-                FineClass("violet-crowned warbler", {"mark": VIOLET}),
-                FineClass("plain warbler", {}, ("uncrowned warbler",)),
-            ),
-            ("wood warbler", "Parulidae"),
-        ),
-        Group(
-            "sparrow",
-            "hard",
-            "small shift of plumage hue",
-            {"shape": "sparrow", "body": (36, 0.55, 0.62), "wing": (30, 0.60, 0.42), "beak": (30, 0.3, 0.45)},
-            _hue_siblings(
-                [
-                    "rust sparrow",
-                    "cinnamon sparrow",
-                    "tawny sparrow",
-                    "sand sparrow",
-                    "straw sparrow",
-                    "olive sparrow",
-                ]
-            ),
-            ("Passerellidae",),
-        ),
+    groups=tuple(
+        _bird_group(plan_index, shape, signature_index, name, genus)
+        for plan_index, (shape, groups) in enumerate(BIRD_PLANS)
+        for signature_index, (name, genus) in enumerate(groups)
     ),
 )
+
+# Cars: five body styles x six makes, a make's cars recognisable by the colour of their lower
+# body (its signature) = 30 groups of six models. A model is "<make> <model> <body style>" (a make
+# reuses its model names across body styles, as real makes do); the model word says what separates
+# the siblings.
+CAR_STYLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("pickup", "pickup", ("pickup truck",)),
+    ("minivan", "minivan", ("people carrier", "MPV")),
+    ("roadster", "roadster", ("convertible",)),
+    ("sedan", "sedan", ("saloon",)),
+    ("hatchback", "hatchback", ("hatch",)),
+)
+CAR_MAKES = ("Harbor", "Summit", "Prairie", "Meadow", "Crest", "Vector")
+CAR_MODEL_WORDS = {
+    "easy": ("Blaze", "Orchid", "Lagoon", "Coral", "Granite", "Dune"),
+    "medium": ("Comet", "Rocket", "Streak", "Bolt", "Dash", "Flash"),
+    "hard_mark": ("Arrow", "Dart", "Lance", "Blade", "Sabre", "Classic"),
+    "hard_hue": ("City", "Metro", "Urban", "Sprint", "Swift", "Zip"),
+}
+
+
+def _car_group(style_index: int, shape: str, style: str, synonyms: tuple[str, ...], make_index: int) -> Group:
+    make = CAR_MAKES[make_index]
+    _, band = SIGNATURES[make_index]
+    cue = _cue(style_index, make_index)
+    look = {"shape": shape, "band": band, "body": _base_colour(style_index, make_index)}
+    words = CAR_MODEL_WORDS[cue]
+    if cue == "easy":
+        looks, difficulty, what = [{"body": colour} for _, colour in CUE_COLOURS], "easy", "body colour"
+    elif cue == "medium":
+        looks, difficulty, what = [{"stripe": colour} for _, colour in CUE_COLOURS], "medium", "side stripe colour"
+    elif cue == "hard_mark":
+        looks, difficulty, what = [{"mark": colour} for _, colour in MARK_COLOURS], "hard", "tiny wheel hub colour"
+    else:
+        looks, difficulty, what = [{"hue_shift": shift} for shift in _hue_shifts()], "hard", "small shift of paint hue"
+    classes = [
+        FineClass(f"{make} {word} {style}", fine_look, (f"{make} {word} {synonyms[0]}",))
+        for word, fine_look in zip(words, looks, strict=True)
+    ]
+    group_synonyms = tuple(f"{make} {synonym}" for synonym in synonyms)
+    return Group(f"{make} {style}", difficulty, what, look, tuple(classes), group_synonyms)
+
 
 CARS = Domain(
     dataset=DOMAIN_B,
     kind="car",
     generic="car",
     synonyms=("automobile", "motorcar"),
-    groups=(
-        Group(
-            "pickup truck",
-            "easy",
-            "whole body colour",
-            {"shape": "pickup"},
-            (
-                FineClass("Harbor Scout pickup", {"body": RED}),
-                FineClass("Summit Ridge pickup", {"body": NAVY}),
-                FineClass("Prairie Hauler pickup", {"body": YELLOW}),
-                FineClass("Timber Mule pickup", {"body": GREEN}),
-            ),
-            ("pickup",),
-        ),
-        Group(
-            "minivan",
-            "easy",
-            "whole body colour",
-            {"shape": "minivan"},
-            (
-                FineClass("Meadow Voyager minivan", {"body": WHITE}),
-                FineClass("Breeze Caravan minivan", {"body": ORANGE}),
-                FineClass("Crest Nomad minivan", {"body": TEAL}),
-                FineClass("Haven Shuttle minivan", {"body": MAROON}),
-            ),
-            ("people carrier", "MPV"),
-        ),
-        Group(
-            "roadster",
-            "medium",
-            "side stripes or rear spoiler",
-            {"shape": "roadster", "body": (5, 0.75, 0.75)},
-            (
-                FineClass("Comet Spyder roadster", {}),
-                FineClass("Blaze Streak roadster", {"stripes": 1}),
-                FineClass("Rocket Twin roadster", {"stripes": 2}),
-                FineClass("Zephyr Wing roadster", {"spoiler": True}),
-            ),
-            ("convertible",),
-        ),
-        Group(
-            "sedan",
-            "medium",
-            "roof colour",
-            {"shape": "sedan", "body": (215, 0.35, 0.50)},
-            (
-                FineClass("Atlas Regent sedan", {"roof": BLACK}),
-                FineClass("Orion Senator sedan", {"roof": WHITE}),
-                FineClass("Pioneer Envoy sedan", {"roof": RED}),
-                FineClass("Vista Consul sedan", {"roof": TAN}),
-                FineClass("Glacier Baron sedan", {}),
-            ),
-            ("saloon",),
-        ),
-        Group(
-            "coupe",
-            "hard",
-            "tiny wheel hub colour",
-            {"shape": "coupe", "body": (0, 0.0, 0.85), "mark": SILVER},
-            (
-                FineClass("Vector Arrow coupe", {}),
-                FineClass("Vector Dart coupe", {"mark": GOLD}),
-                FineClass("Vector Lance coupe", {"mark": RED}),
-                FineClass("Vector Blade coupe", {"mark": BLUE}),
-                FineClass("Vector Bolt coupe", {"mark": GREEN}),
-                FineClass("Vector Sabre coupe", {"mark": BLACK}),
-            ),
-            ("sports coupe",),
-        ),
-        Group(
-            "hatchback",
-            "hard",
-            "small shift of paint hue",
-            {"shape": "hatchback", "body": (300, 0.45, 0.72)},
-            _hue_siblings(
-                [
-                    "Pebble City hatchback",
-                    "Pebble Metro hatchback",
-                    "Pebble Urban hatchback",
-                    "Pebble Sprint hatchback",
-                    "Pebble Swift hatchback",
-                    "Pebble Zip hatchback",
-                ]
-            ),
-            ("hatch",),
-        ),
+    groups=tuple(
+        _car_group(style_index, shape, style, synonyms, make_index)
+        for style_index, (shape, style, synonyms) in enumerate(CAR_STYLES)
+        for make_index in range(len(CAR_MAKES))
     ),
 )
+
 
 _DOMAINS = {BIRDS.dataset: BIRDS, CARS.dataset: CARS}
 
@@ -283,13 +312,6 @@ def miniworld_domain(dataset: str) -> Domain:
         return _DOMAINS[dataset]
     except KeyError:
         raise ValueError(f"unknown mini world domain {dataset!r} (allowed: {', '.join(DOMAINS)})") from None
-
-
-def _car_model_synonyms(domain: Domain) -> dict[str, list[str]]:
-    """Cars are also called by make and model alone ("Harbor Scout pickup" = "Harbor Scout")."""
-    if domain.kind != "car":
-        return {}
-    return {fine.name: [fine.name.rsplit(" ", 1)[0]] for _, fine in domain.classes()}
 
 
 def miniworld_taxonomy(dataset: str) -> Taxonomy:
@@ -304,8 +326,6 @@ def miniworld_taxonomy(dataset: str) -> Taxonomy:
         synonyms[group.name] = list(group.synonyms)
     for _, fine in domain.classes():
         synonyms.setdefault(fine.name, []).extend(fine.synonyms)
-    for name, extra in _car_model_synonyms(domain).items():
-        synonyms[name].extend(extra)
     return Taxonomy.from_paths(dataset, LEVELS, paths, synonyms)
 
 

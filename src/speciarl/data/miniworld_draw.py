@@ -47,13 +47,10 @@ BIRD_SHAPES = {
     "warbler": dict(
         body=(0.44, 0.56, 0.22, 0.12), head=(0.68, 0.46, 0.10), beak=("thin", 0.08), tail=(0.22, 0.045, 10), legs=0.08
     ),
-    "sparrow": dict(
-        body=(0.44, 0.56, 0.21, 0.16), head=(0.65, 0.40, 0.115), beak=("cone", 0.07), tail=(0.20, 0.055, 5), legs=0.07
-    ),
 }
 
-# Car silhouettes: body outline, window panes, wheel x positions and radius, the cabin (roof
-# panel, painted with the roof colour) and a ground line at y = GROUND under the wheels.
+# Car silhouettes: body outline, window panes, wheel x positions and radius, the sedan's cabin and a
+# ground line at y = GROUND under the wheels.
 GROUND = 0.82
 CAR_SHAPES = {
     "pickup": dict(
@@ -109,24 +106,6 @@ CAR_SHAPES = {
             [(0.50, 0.49), (0.50, 0.40), (0.62, 0.40), (0.69, 0.49)],
         ],
         wheels=((0.22, 0.78), 0.09),
-    ),
-    "coupe": dict(
-        body=[
-            (0.04, 0.74),
-            (0.04, 0.58),
-            (0.16, 0.55),
-            (0.38, 0.40),
-            (0.56, 0.39),
-            (0.68, 0.54),
-            (0.95, 0.58),
-            (0.96, 0.74),
-        ],
-        windows=[
-            [(0.24, 0.54), (0.39, 0.43), (0.47, 0.43), (0.47, 0.54)],
-            [(0.50, 0.54), (0.50, 0.42), (0.55, 0.42), (0.64, 0.54)],
-        ],
-        cabin=None,
-        wheels=((0.22, 0.78), 0.085),
     ),
     "hatchback": dict(
         body=[(0.14, 0.74), (0.14, 0.42), (0.19, 0.38), (0.52, 0.38), (0.66, 0.52), (0.85, 0.55), (0.86, 0.74)],
@@ -228,7 +207,8 @@ def draw_bird(pen: Pen, look: dict, colour: Palette, detail: float) -> None:
     cx, cy, rx, ry = shape["body"]
     hx, hy, hr = shape["head"]
     body = look["body"]
-    wing = look.get("wing", darker(body))
+    # The wings and tail carry the group's signature colour, which the hue siblings do not shift.
+    wing = colour(look["wing"])
     paint = lambda hsv: colour(hsv, shifted=True)  # noqa: E731  plumage follows the class's hue shift
 
     # legs and feet, behind the body
@@ -250,42 +230,20 @@ def draw_bird(pen: Pen, look: dict, colour: Palette, detail: float) -> None:
             (tip[0] + nx, tip[1] + ny * 0.3),
             (root[0] - nx * 0.4, root[1] + ny),
         ],
-        paint(look.get("tail", wing)),
+        wing,
     )
 
-    if "neck" in shape:
-        neck = paint(look.get("neck", body))
-        pen.line([(cx + rx * 0.7, cy - ry * 0.3), (hx - 0.06, hy + 0.16), (hx, hy)], neck, shape["neck"] * 2)
+    head = look.get("head", body)
+    if "neck" in shape:  # a wader's head is the tip of its neck: both take the neck colour
+        head = look.get("neck", body)
+        pen.line([(cx + rx * 0.7, cy - ry * 0.3), (hx - 0.06, hy + 0.16), (hx, hy)], paint(head), shape["neck"] * 2)
 
     pen.ellipse(cx, cy, rx, ry, paint(body))
-    pen.ellipse(cx + rx * 0.25, cy + ry * 0.3, rx * 0.65, ry * 0.6, paint(look.get("breast", lighter(body))))
-    if look["shape"] == "sparrow":  # streaked back and breast
-        streak = paint(darker(body, 0.55))
-        for i in range(5):
-            x = cx - rx * 0.5 + i * rx * 0.28
-            pen.line([(x, cy + ry * 0.15), (x - 0.02, cy + ry * 0.45)], streak, 0.012)
-    pen.ellipse(cx - rx * 0.12, cy - ry * 0.15, rx * 0.72, ry * 0.48, paint(wing), angle=-8)
-    if "band" in look:  # a dark band across the chest, in front of the wing
-        pen.polygon(
-            [
-                (cx + rx * 0.50, cy - ry * 0.55),
-                (cx + rx * 0.75, cy - ry * 0.50),
-                (cx + rx * 0.80, cy + ry * 0.45),
-                (cx + rx * 0.55, cy + ry * 0.55),
-            ],
-            paint(look["band"]),
-        )
-    if "wing_bar" in look:
-        pen.line([(cx - rx * 0.05, cy - ry * 0.55), (cx - rx * 0.15, cy + ry * 0.25)], colour(look["wing_bar"]), 0.03)
+    pen.ellipse(cx + rx * 0.25, cy + ry * 0.3, rx * 0.65, ry * 0.6, paint(lighter(body)))
+    pen.ellipse(cx - rx * 0.12, cy - ry * 0.15, rx * 0.72, ry * 0.48, wing, angle=-8)
 
-    head = look.get("head", body)
-    if "neck" in shape:
-        head = look.get("neck", body)
     pen.circle(hx, hy, hr, paint(head))
-    if "crown" in look:
-        pen.chord(hx, hy, hr, 190, 350, colour(look["crown"]))
-        pen.line([(hx - hr * 0.6, hy - hr * 0.6), (hx - hr * 2.5, hy - hr * 0.2)], colour(look["crown"]), 0.012)
-    if look.get("mark") is not None:  # the hard warblers' tiny crown patch
+    if look.get("mark") is not None:  # the crowned siblings' tiny crown patch
         pen.circle(hx - hr * 0.1, hy - hr * 0.62, detail / 2, colour(look["mark"]))
     pen.circle(hx + hr * 0.38, hy - hr * 0.12, max(0.016, hr * 0.16), colour((0, 0, 0.05)))
 
@@ -327,39 +285,38 @@ def draw_car(pen: Pen, look: dict, colour: Palette, detail: float) -> None:
     body = look["body"]
     paint = lambda hsv: colour(hsv, shifted=True)  # noqa: E731  paint follows the class's hue shift
     if shape.get("cabin"):
-        pen.polygon(shape["cabin"], paint(look.get("roof", body)))
+        pen.polygon(shape["cabin"], paint(body))
     pen.polygon(shape["body"], paint(body))
     for pane in shape["windows"]:
         pen.polygon(pane, colour(GLASS))
     trim = colour(darker(body, 0.45))
     xs = [x for x, _ in shape["body"]]
     front, rear = max(xs), min(xs)
-    sill = max(y for _, y in shape["body"]) - 0.08
+    bottom = max(y for _, y in shape["body"])
+    sill = bottom - 0.08
+    # the make's signature: its lower body in the make's colour (never hue-shifted)
+    pen.polygon([(rear, bottom - 0.12), (front, bottom - 0.12), (front, bottom), (rear, bottom)], colour(look["band"]))
+    if "stripe" in look:  # the medium siblings' side stripe
+        pen.line([(rear + 0.04, bottom - 0.17), (front - 0.04, bottom - 0.17)], colour(look["stripe"]), 0.04)
     if shape.get("bed"):  # open load bed: dark rim and a gap behind the cab
         pen.line([(0.05, 0.49), (0.49, 0.49)], trim, 0.015)
-        pen.line([(0.50, 0.48), (0.50, 0.70)], trim, 0.012)
+        pen.line([(0.50, 0.48), (0.50, 0.60)], trim, 0.012)
     if shape.get("open_top"):  # windscreen and a headrest instead of a roof
         pen.line([(0.60, 0.56), (0.53, 0.43)], colour(GLASS), 0.025)
         pen.polygon([(0.40, 0.55), (0.41, 0.47), (0.46, 0.47), (0.47, 0.55)], colour((0, 0, 0.15)))
-    for i in range(look.get("stripes", 0)):
-        y = 0.615 + i * 0.05
-        pen.line([(rear + 0.04, y), (front - 0.04, y)], colour((0, 0, 0.97)), 0.025)
-    if look.get("spoiler"):
-        pen.line([(rear + 0.05, 0.55), (rear + 0.06, 0.48)], trim, 0.015)
-        pen.polygon([(rear - 0.01, 0.46), (rear + 0.13, 0.47), (rear + 0.13, 0.495), (rear - 0.01, 0.49)], trim)
     # door seam, lights
-    pen.line([(0.49, sill - 0.12), (0.49, sill + 0.04)], trim, 0.008)
+    pen.line([(0.49, sill - 0.12), (0.49, sill - 0.05)], trim, 0.008)
     pen.ellipse(front - 0.02, sill - 0.05, 0.02, 0.015, colour((50, 0.25, 1.0)))
     pen.ellipse(rear + 0.015, sill - 0.05, 0.015, 0.02, colour((0, 0.9, 0.85)))
 
     (x_back, x_front), radius = shape["wheels"]
-    hub = colour(look.get("mark", (0, 0.0, 0.78)))
+    hub = colour(look.get("mark") or (0, 0.0, 0.78))
     for x in (x_back, x_front):
         y = GROUND - radius
         pen.circle(x, y, radius * 1.12, colour((0, 0, 0.05)))  # wheel arch shadow
         pen.circle(x, y, radius, colour(TYRE))
         pen.circle(x, y, radius * 0.6, colour(RIM))
-        pen.circle(x, y, detail / 2, hub)  # the hard coupes' tiny hub cap
+        pen.circle(x, y, detail / 2, hub)  # the hub cap, coloured on the marked siblings
 
 
 # Backgrounds ------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from speciarl.config import Section
 class MiniWorldParams(Section):
     seed: int = Field(0, ge=0)
     image_size: int = Field(112, ge=28, le=1024, description="rendered side in pixels")
-    train_per_domain: int = Field(2000, ge=1)
+    train_per_domain: int = Field(9000, ge=1)
     test_per_domain: int = Field(500, ge=1)
     # Difficulty knobs. The hard groups separate their siblings by a tiny mark or a small hue shift.
     hard_detail: float = Field(

@@ -1,11 +1,11 @@
 """report.md and its PNG plots: the paper's comparison table, readable without DVC.
 
 Rows (methods) follow the runs that exist: base zero-shot (base-general), RFT (binary-general),
-SpeciaRL (speciarl-general), other trained runs, the null control (null_control-general: a reward drawn at
-random, which separates what a reward does from what the optimiser does), the base best-of-N upper
-bound; then, in a table of their own, the base policy's other prompts whose answers are at least
-FORMAT_FAIL_SHARE format errors on that group or dataset (such rows measure the output format, not
-the prompt).
+SpeciaRL (speciarl-general), SpeciaRL with min_support 2 (speciarl_ms2-general), other trained
+runs, the null control (null_control-general: a reward drawn at random, which separates what a
+reward does from what the optimiser does), the base best-of-N upper bound; then, in a table of
+their own, the base policy's other prompts whose answers are at least FORMAT_FAIL_SHARE format
+errors on that group or dataset (such rows measure the output format, not the prompt).
 
 Seeds: a training run named <method>_s<k> (speciarl_s1, speciarl_s2) is seed k of the training run
 <method>; its prediction runs join the method's row, which shows the mean over the seeds and
@@ -50,12 +50,16 @@ TRAIN_CURVES = "curves.csv"
 # Rows of base-policy prompts follow the order of the prompt registry; unknown prompts come last.
 PROMPT_ORDER = tuple(PROMPTS)
 SEED_RUN = re.compile(r"^(?P<method>.+)_s(?P<seed>\d+)$")
-# Trained runs the paper names, with their row rank (others come between SpeciaRL and the null control).
+# Trained runs with a name of their own, and their row rank: the paper's, then the min_support
+# ablation (configs/seed_study.yaml) right after SpeciaRL; other trained runs come next, by name,
+# and the null control last.
 TRAINED = {
     "binary": ("RFT (binary reward)", 1),
     "speciarl": ("SpeciaRL", 2),
-    "null_control": ("Null control (random reward)", 4),
+    "speciarl_ms2": ("SpeciaRL, min_support 2", 3),
+    "null_control": ("Null control (random reward)", 5),
 }
+OTHER_TRAINED_RANK = 4
 OUTCOME_COLORS = {
     "more specific": "#1b7837",
     "specific": "#5aae61",
@@ -115,7 +119,7 @@ def method_of(run: str) -> Method:
         label = "Base, zero-shot" if prompt == "general" else f"Base + `{prompt}` prompt"
         return Method(run, GREEDY, label, (0, prompt_rank, prompt), prompt_baseline=prompt != "general", runs=(run,))
     name = trained_method(policy)
-    label, rank = TRAINED.get(name, (f"Trained `{name}`", 3))
+    label, rank = TRAINED.get(name, (f"Trained `{name}`", OTHER_TRAINED_RANK))
     if prompt != "general":
         label += f" + `{prompt}` prompt"
     return Method(f"{name}-{prompt}", GREEDY, label, (rank, name, prompt_rank, prompt), runs=(run,))

@@ -1,11 +1,13 @@
 """Supervised warm start of the mini world's base policy, and the measurement of what it learned.
 
-The warm start stands for the pretraining that gave the real base model its knowledge and its
-habit of answering generically: every training image is paired with a completion
-`<think>It is a {generic}.</think><answer>{label}</answer>` whose label is drawn, afresh each
-epoch, from a mix of taxonomy levels (generic, group, fine; sometimes a synonym). The mix depends
-on how hard the image's group is, so the policy learns all the fine labels it can see but, in a
-single greedy pass, names only the easiest ones finely.
+The warm start stands for the pretraining and instruction tuning that gave the real base model its
+knowledge and its habits: every training image is paired with a completion
+`<think>It is a {generic}.</think><answer>{label}</answer>`, asked with a prompt of the registry
+drawn per batch, whose label is drawn, afresh each epoch, from a mix of taxonomy levels (generic,
+group, fine; sometimes a synonym). The mix depends on how hard the image's group is, never on the
+prompt, so the policy keeps the answer format whatever it is asked, learns all the fine labels it
+can see and, in a single greedy pass, names only some of them. Nothing is written until the policy
+is saved whole (speciarl.atomic); a crash leaves no policy folder, and a rerun starts over.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ import random
 import resource
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from PIL import Image
 from tqdm.auto import tqdm
+from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from speciarl.data import prepared
 from speciarl.data.taxonomy import Node, Taxonomy
@@ -30,7 +33,7 @@ from speciarl.labels import Category, extract_answer
 from speciarl.policy.generation import SamplingConfig, TransformersBackend
 from speciarl.policy.loading import load_policy
 from speciarl.policy.params import BootstrapParams
-from speciarl.policy.prompts import PROMPTS, build_messages, get_prompt
+from speciarl.policy.prompts import PROMPTS, build_messages
 from speciarl.policy.tiny import init_tiny_policy, save_policy
 
 IGNORE_INDEX = -100
@@ -70,21 +73,55 @@ def decode_image(data: bytes) -> Image.Image:
         return image.convert("RGB")
 
 
-def sft_batch(processor, prompt_text: str, images: list[Image.Image], completions: list[str]) -> dict:
-    """Model inputs for (image, prompt) -> completion pairs; loss only on the completion and end of turn."""
+def sft_batch(processor, prompt_text: str, completions: list[str], grids: torch.Tensor) -> dict:
+    """Text-side model inputs for (image, prompt) -> completion pairs; loss only on the completion and end of turn.
+
+    `grids` holds each image's (t, h, w) patch grid, from which the prompt gets as many image
+    tokens as the processor would give it; the image side (pixels or encoder outputs) is the
+    caller's. Equal to the processor's own input_ids (tested), without touching the pixels.
+    """
     tokenizer = processor.tokenizer
     prompt = processor.apply_chat_template(build_messages(prompt_text), add_generation_prompt=True, tokenize=False)
-    texts = [prompt + completion + tokenizer.eos_token for completion in completions]
+    merge = processor.image_processor.merge_size
+    prompts = [
+        prompt.replace(processor.image_token, processor.image_token * (int(g.prod()) // merge**2), 1) for g in grids
+    ]
     tokenizer.padding_side = "right"
-    inputs = processor(images=images, text=texts, padding=True, return_tensors="pt")
-    prompt_ids = processor(images=images[:1], text=[prompt], return_tensors="pt")["input_ids"][0]
-    if not torch.equal(inputs["input_ids"][0, : len(prompt_ids)], prompt_ids):
-        raise ValueError("the tokenizer merges the prompt's last token with the completion: cannot mask the prompt")
+    inputs = tokenizer(
+        [text + completion + tokenizer.eos_token for text, completion in zip(prompts, completions, strict=True)],
+        padding=True,
+        return_tensors="pt",
+    )
     labels = inputs["input_ids"].clone()
-    labels[:, : len(prompt_ids)] = IGNORE_INDEX
+    for row, text in enumerate(prompts):
+        prompt_ids = tokenizer(text, return_tensors="pt")["input_ids"][0]
+        if not torch.equal(inputs["input_ids"][row, : len(prompt_ids)], prompt_ids):
+            raise ValueError("the tokenizer merges the prompt's last token with the completion: cannot mask the prompt")
+        labels[row, : len(prompt_ids)] = IGNORE_INDEX
     labels[inputs["attention_mask"] == 0] = IGNORE_INDEX
     inputs["labels"] = labels
+    inputs["mm_token_type_ids"] = (inputs["input_ids"] == processor.image_token_id).long()
+    inputs["image_grid_thw"] = grids
     return inputs
+
+
+@torch.no_grad()
+def encode_images(
+    model, processor, images: Sequence[bytes], batch_size: int = 64
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(image tokens' embeddings, patch grid) of each image through the vision tower as it is now.
+
+    The SFT keeps a pretrained tower frozen, so each image's tokens are computed once here instead
+    of at every step (the tower's forward pass and the image preprocessing were most of a step).
+    """
+    encoded = []
+    for start in range(0, len(images), batch_size):
+        pixels = processor.image_processor(
+            images=[decode_image(image) for image in images[start : start + batch_size]], return_tensors="pt"
+        )
+        features = model.get_image_features(pixels["pixel_values"], pixels["image_grid_thw"]).pooler_output
+        encoded += list(zip(features, pixels["image_grid_thw"], strict=True))
+    return encoded
 
 
 def _optimizer(parameters, lr: float, weight_decay: float, total_steps: int, warmup_fraction: float):
@@ -183,7 +220,7 @@ def train_sft(
     model,
     processor,
     examples: Sequence[Example],
-    prompt_text: str,
+    prompts: Sequence[str],
     *,
     epochs: int,
     batch_size: int,
@@ -197,28 +234,41 @@ def train_sft(
 ) -> list[float]:
     """SFT of the policy on (image, prompt) -> a target drawn from each example's level mix.
 
-    Returns the loss of every step.
+    Each batch asks one of `prompts`, drawn at random, so that the answer format holds whatever the
+    prompt says and no prompt is tied to a level. Returns the loss of every step.
 
-    `train_vision=False` keeps the vision tower as it is (pretrained) and trains the language model.
+    `train_vision=False` keeps the vision tower as it is (pretrained) and trains the language model
+    on image tokens encoded once beforehand.
     """
     if not examples:
         raise ValueError("no training examples for the warm start")
+    if not prompts:
+        raise ValueError("no prompts for the warm start")
     rng = random.Random(seed)
     torch.manual_seed(seed)
     total = epochs * math.ceil(len(examples) / batch_size)
     model.model.visual.requires_grad_(train_vision)  # frozen: no gradient is even computed for it
+    encoded = (
+        None
+        if train_vision
+        else dict(zip(map(id, examples), encode_images(model, processor, [e.image for e in examples]), strict=True))
+    )
     trained = [p for p in model.parameters() if p.requires_grad]
     optimizer, schedule = _optimizer(trained, lr, weight_decay, total, warmup_fraction)
     model.train()
     losses: list[float] = []
     with tqdm(total=total, desc="warm start", unit="step", disable=not progress) as bar:
         for batch in _batches(examples, batch_size, epochs, rng):
-            inputs = sft_batch(
-                processor,
-                prompt_text,
-                [decode_image(example.image) for example in batch],
-                [draw_target(example, synonym_prob, rng) for example in batch],
-            )
+            prompt_text = rng.choice(prompts)
+            completions = [draw_target(example, synonym_prob, rng) for example in batch]
+            if encoded is None:
+                pixels = processor.image_processor(images=[decode_image(e.image) for e in batch], return_tensors="pt")
+                inputs = sft_batch(processor, prompt_text, completions, pixels["image_grid_thw"])
+                inputs["pixel_values"] = pixels["pixel_values"]
+            else:
+                features, grids = zip(*(encoded[id(example)] for example in batch), strict=True)
+                inputs = sft_batch(processor, prompt_text, completions, torch.stack(grids))
+                inputs["mm_encoder_outputs"] = {"image": BaseModelOutputWithPooling(pooler_output=list(features))}
             loss = model(**inputs).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trained, 1.0)
@@ -246,49 +296,83 @@ def _is_fine(category: Category | None) -> bool:
 
 
 def measure_policy(
-    generate: Callable[[list[Image.Image], int, float], list[list[str]]],
+    generate: Callable[[list[Image.Image], int, float, str], list[list[str]]],
     taxonomy: Taxonomy,
     samples: Iterable[tuple[bytes, str]],
     *,
     best_of: int,
     batch_size: int,
+    prompts: dict[str, str],
+    difficulty: dict[str, str] | None = None,
     desc: str = "measure",
     progress: bool = True,
 ) -> dict:
     """Greedy correctness/specificity and best-of-N fine coverage on (image bytes, fine label) samples.
 
-    `generate(images, n, temperature)` returns n completions per image (temperature 0 = greedy).
+    `generate(images, n, temperature, prompt_text)` returns n completions per image (temperature 0
+    = greedy). The first of `prompts` is the one measured; every prompt's greedy format error rate
+    is measured too. `difficulty` (fine label -> its group's difficulty) adds the same figures per
+    difficulty.
     """
     samples = list(samples)
     judge = TaxonomyJudge(taxonomy)
-    counts = {category.value: 0 for category in Category} | {"format_error": 0}
-    sample_counts = dict.fromkeys(counts, 0)
-    greedy_fine = best_fine = 0
+    main_prompt = next(iter(prompts.values()))
+    difficulty = difficulty or {}
+    tallies: dict[str, _Tally] = {"all": _Tally()}
+    format_errors = dict.fromkeys(prompts, 0)
     for start in tqdm(range(0, len(samples), batch_size), desc=desc, unit="batch", disable=not progress):
         chunk = samples[start : start + batch_size]
         images = [decode_image(image) for image, _ in chunk]
-        greedy = generate(images, 1, 0.0)
-        sampled = generate(images, best_of, 1.0)
+        greedy = generate(images, 1, 0.0, main_prompt)
+        sampled = generate(images, best_of, 1.0, main_prompt)
         for (_, label), first, many in zip(chunk, greedy, sampled, strict=True):
-            category = categorize(judge, label, first[0])
-            counts[category.value if category else "format_error"] += 1
-            greedy_fine += _is_fine(category)
             verdicts = [categorize(judge, label, text) for text in many]
-            for verdict in verdicts:
-                sample_counts[verdict.value if verdict else "format_error"] += 1
-            best_fine += any(_is_fine(verdict) for verdict in verdicts)
+            for key in ("all", difficulty.get(label)):
+                if key is not None:
+                    tallies.setdefault(key, _Tally()).add(categorize(judge, label, first[0]), verdicts)
+        for name, prompt_text in prompts.items():
+            completions = greedy if prompt_text == main_prompt else generate(images, 1, 0.0, prompt_text)
+            format_errors[name] += sum(extract_answer(texts[0]) is None for texts in completions)
     total = len(samples)
-    correct = sum(counts[c.value] for c in Category if c.is_correct)
     return {
-        "images": total,
-        "greedy_categories": counts,
-        "greedy_correctness": correct / total if total else 0.0,
-        "greedy_specificity": greedy_fine / correct if correct else 0.0,
-        "greedy_fine_images": greedy_fine,
-        "best_of_n": best_of,
-        "best_of_n_fine_images": best_fine,
-        "sampled_categories": sample_counts,
+        **tallies.pop("all").summary(best_of),
+        "by_difficulty": {key: tally.summary(best_of) for key, tally in sorted(tallies.items())},
+        "format_error_rate_by_prompt": {
+            name: round(count / total, 4) if total else 0.0 for name, count in format_errors.items()
+        },
     }
+
+
+@dataclass
+class _Tally:
+    """Greedy verdicts, sampled verdicts and fine-label coverage of a set of images."""
+
+    greedy: dict[str, int] = field(default_factory=lambda: {c.value: 0 for c in Category} | {"format_error": 0})
+    sampled: dict[str, int] = field(default_factory=lambda: {c.value: 0 for c in Category} | {"format_error": 0})
+    images: int = 0
+    greedy_fine: int = 0
+    best_fine: int = 0
+
+    def add(self, greedy: Category | None, sampled: list[Category | None]) -> None:
+        self.images += 1
+        self.greedy[greedy.value if greedy else "format_error"] += 1
+        self.greedy_fine += _is_fine(greedy)
+        for verdict in sampled:
+            self.sampled[verdict.value if verdict else "format_error"] += 1
+        self.best_fine += any(_is_fine(verdict) for verdict in sampled)
+
+    def summary(self, best_of: int) -> dict:
+        correct = sum(self.greedy[c.value] for c in Category if c.is_correct)
+        return {
+            "images": self.images,
+            "greedy_categories": self.greedy,
+            "greedy_correctness": correct / self.images if self.images else 0.0,
+            "greedy_specificity": self.greedy_fine / correct if correct else 0.0,
+            "greedy_fine_images": self.greedy_fine,
+            "best_of_n": best_of,
+            "best_of_n_fine_images": self.best_fine,
+            "sampled_categories": self.sampled,
+        }
 
 
 # The bootstrap stage ------------------------------------------------------------------------------
@@ -372,7 +456,6 @@ def warm_start(params: BootstrapParams, prepared_dir: str | Path, progress: bool
         example for domain in domains for example in load_examples(domain, prepared_dir, params.split, params.label_mix)
     ]
     model, processor = init_tiny_policy(tokenizer_corpus(domains), params.arch, params.seed)
-    prompt_text = get_prompt("general")
     vision_losses = (
         pretrain_vision(
             model,
@@ -394,7 +477,7 @@ def warm_start(params: BootstrapParams, prepared_dir: str | Path, progress: bool
         model,
         processor,
         examples,
-        prompt_text,
+        list(PROMPTS.values()),
         epochs=params.epochs,
         batch_size=params.batch_size,
         lr=params.lr,
@@ -412,7 +495,7 @@ def warm_start(params: BootstrapParams, prepared_dir: str | Path, progress: bool
     backend = TransformersBackend(*load_policy(params.out_dir))
     measure = params.measure
 
-    def generate(images, n, temperature):
+    def generate(images, n, temperature, prompt_text):
         sampling = SamplingConfig(n=n, temperature=temperature, max_new_tokens=measure.max_new_tokens, seed=params.seed)
         return backend.generate(images, prompt_text, sampling)
 
@@ -427,6 +510,8 @@ def warm_start(params: BootstrapParams, prepared_dir: str | Path, progress: bool
             samples,
             best_of=measure.best_of,
             batch_size=measure.batch_size,
+            prompts={"general": PROMPTS["general"]} | PROMPTS,
+            difficulty=domain.difficulty,
             desc=f"measure {domain.dataset}/{measure.split}",
             progress=progress,
         )
@@ -458,22 +543,31 @@ def _epochs(losses: list[float], epochs: int) -> list[list[float]]:
     return [losses[i * size : (i + 1) * size] for i in range(epochs)]
 
 
-# What the warm start must reach (the bootstrap issue): mostly correct, mostly generic in one greedy
-# pass, and fine labels within reach of sampling.
-MIN_GREEDY_CORRECTNESS = 0.7
-GREEDY_SPECIFICITY_RANGE = (0.1, 0.5)
-MIN_BEST_OF_N_FINE_RATIO = 2.0
+# What the warm start must reach: the operating point of the paper's instruction-tuned base (zero-shot
+# greedy correctness 0.846, specificity 0.742; fine labels it knows but does not say), in every
+# domain, and the answer format whatever the prompt.
+GREEDY_CORRECTNESS_RANGE = (0.80, 0.92)
+GREEDY_SPECIFICITY_RANGE = (0.55, 0.80)
+MIN_BEST_OF_N_FINE_RATIO = 1.3
+MIN_BEST_OF_N_FINE_SHARE = 0.70
+MAX_FORMAT_ERROR_RATE = 0.05
 
 
 def targets_met(results: dict[str, dict]) -> dict[str, bool]:
+    def within(value: float, bounds: tuple[float, float]) -> bool:
+        return bounds[0] <= value <= bounds[1]
+
     return {
-        "greedy_correctness": all(r["greedy_correctness"] >= MIN_GREEDY_CORRECTNESS for r in results.values()),
-        "greedy_specificity": all(
-            GREEDY_SPECIFICITY_RANGE[0] <= r["greedy_specificity"] <= GREEDY_SPECIFICITY_RANGE[1]
-            for r in results.values()
-        ),
+        "greedy_correctness": all(within(r["greedy_correctness"], GREEDY_CORRECTNESS_RANGE) for r in results.values()),
+        "greedy_specificity": all(within(r["greedy_specificity"], GREEDY_SPECIFICITY_RANGE) for r in results.values()),
         "best_of_n_fine_ratio": all(
             r["best_of_n_fine_images"] >= max(1, MIN_BEST_OF_N_FINE_RATIO * r["greedy_fine_images"])
             for r in results.values()
+        ),
+        "best_of_n_fine_share": all(
+            r["best_of_n_fine_images"] >= MIN_BEST_OF_N_FINE_SHARE * r["images"] for r in results.values()
+        ),
+        "format_errors_every_prompt": all(
+            rate < MAX_FORMAT_ERROR_RATE for r in results.values() for rate in r["format_error_rate_by_prompt"].values()
         ),
     }

@@ -312,7 +312,9 @@ def train_run(
 ) -> dict[str, Any]:
     """Train one run (resuming its last checkpoint if any) and write adapter, curves and metrics.
 
-    `harvest_rollouts` (the harvest stage's parquet) is read only by a null run with null_rate auto.
+    `seed`: the run's training seed (TrainParams.run_seed): GRPOConfig's seed and data_seed, the LoRA
+    initialisation, and the noise and null reward draws. `harvest_rollouts` (the harvest stage's
+    parquet) is read only by a null run with null_rate auto.
     Returns the final metrics; a null run's include the `null_rate` it used. Raises
     JudgeOutageError, after saving a checkpoint, when the judge leaves more of a step's answers
     without a verdict than run.max_none_fraction allows.

@@ -3,13 +3,14 @@
 Every knob of one training run lives in its entry under `train.runs`, because the DVC stage is a
 `foreach` over the runs and each run declares only its own entry: changing one run's knobs reruns
 that run alone. A run has speciarl's own keys (reward, its options and noise, the judge-outage
-limit, the data, LoRA) and one `grpo` block: the arguments of TRL's `GRPOConfig`, handed to it as
-they are. Any GRPOConfig field may be set there; an unknown name is an error listing the close
-ones, and the fields the project sets itself (output folder, seed, precision, logging, checkpoint
-plumbing, vLLM switch and engine size) are refused with the key that sets them. The fields
-declared in GrpoParams are checked as strictly as speciarl relies on them and have speciarl's
-defaults (pinned, so that a TRL upgrade does not change a run); any other field keeps TRL's
-default and is checked against GRPOConfig's type for it.
+limit, its seed, the data, LoRA) and one `grpo` block: the arguments of TRL's `GRPOConfig`, handed
+to it as they are. Any GRPOConfig field may be set there; an unknown name is an error listing the
+close ones, and the fields the project sets itself (output folder, seed, precision, logging,
+checkpoint plumbing, vLLM switch and engine size) are refused with the key that sets them. A run's
+training seed is its `seed`, or train.seed when that is null (TrainParams.run_seed, the one place
+that decides). The fields declared in GrpoParams are checked as strictly as speciarl relies on them
+and have speciarl's defaults (pinned, so that a TRL upgrade does not change a run); any other field
+keeps TRL's default and is checked against GRPOConfig's type for it.
 
 Batch sizes count completions (rollouts), as in TRL: one optimizer step uses
 per_device_train_batch_size x processes x gradient_accumulation_steps completions; one generation
@@ -40,8 +41,8 @@ LANGUAGE_MODEL_LINEARS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate
 # GRPOConfig fields speciarl sets itself (speciarl.train.grpo.grpo_config), and where to change them.
 PROJECT_FIELDS: dict[str, str] = {
     "output_dir": "checkpoints go to <train.out_dir>/<run>/checkpoints",
-    "seed": "set train.seed",
-    "data_seed": "set train.seed",
+    "seed": "set the run's seed (or train.seed for every run)",
+    "data_seed": "set the run's seed (or train.seed for every run)",
     "use_cpu": "set policy.device",
     "bf16": "set policy.dtype",
     "fp16": "set policy.dtype",
@@ -190,6 +191,9 @@ class RunParams(Section):
     # answers without a verdict get None rewards (and void their group); training stops (after a
     # checkpoint) when the judge leaves more than this share of a step's answers undecided
     max_none_fraction: float = Field(0.25, ge=0.0, le=1.0)
+    # this run's training seed (GRPOConfig's seed and data_seed, LoRA init, the noise and null
+    # reward draws); null = train.seed. A seed study sets it per run (configs/seed_study.yaml).
+    seed: int | None = Field(None, ge=0)
 
     # data: a prepared dataset split, optionally a random subset of it, and the policy prompt
     dataset: NonEmptyStr = "miniworld_a"
@@ -244,3 +248,8 @@ class TrainParams(Section):
             if not RUN_NAME.fullmatch(name):
                 raise ValueError(f"run name {name!r} must be a folder name (letters, digits, '_', '.', '-')")
         return runs
+
+    def run_seed(self, name: str) -> int:
+        """The training seed of run `name`: the run's own seed, or train.seed when it sets none."""
+        seed = self.runs[name].seed
+        return self.seed if seed is None else seed
