@@ -95,7 +95,11 @@ def test_same_commands_outputs_and_inputs(dvc_side, snakemake_side):
         for dep in stage["deps"]:
             inside = {out for out in produced if PurePosixPath(out).is_relative_to(dep) and out != dep}
             if not inside and dep not in produced and (REPO / dep).is_dir():
-                inside = {rel(str(path)) for path in (REPO / dep).rglob("*") if path.is_file()}
+                inside = {
+                    rel(str(path))
+                    for path in (REPO / dep).rglob("*")
+                    if path.is_file() and "__pycache__" not in path.parts  # .dvcignore: no bytecode
+                }
             expected |= inside or {dep}
         assert rule["input"] == expected, address
 
