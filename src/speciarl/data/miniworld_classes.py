@@ -140,6 +140,21 @@ def _hue_shifts() -> list[float]:
     return [index - centre for index in range(HUE_STEPS)]
 
 
+# The difficulty of each kind of cue, and the siblings' own looks under it (the group's look holds
+# the rest). `medium_part` is what the medium siblings colour: a bird's head or neck, a car's stripe.
+CUE_DIFFICULTY = {"easy": "easy", "medium": "medium", "hard_mark": "hard", "hard_hue": "hard"}
+
+
+def _sibling_looks(cue: str, medium_part: str) -> list[dict]:
+    if cue == "easy":
+        return [{"body": colour} for _, colour in CUE_COLOURS]
+    if cue == "medium":
+        return [{medium_part: colour} for _, colour in CUE_COLOURS]
+    if cue == "hard_mark":
+        return [{"mark": colour} for _, colour in MARK_COLOURS]
+    return [{"hue_shift": shift} for shift in _hue_shifts()]
+
+
 def _grey_synonym(name: str) -> tuple[str, ...]:
     return (name.replace("grey", "gray"),) if "grey" in name else ()
 
@@ -207,34 +222,34 @@ BIRD_EASY_WORDS = ("flame", "violet", "teal", "rosy", "slaty", "buff")
 BIRD_HUE_WORDS = ("rust", "cinnamon", "tawny", "sand", "straw", "olive")
 
 
+def _bird_names(cue: str, part: str, name: str) -> list[str]:
+    if cue == "easy":
+        return [f"{word} {name}" for word in BIRD_EASY_WORDS]
+    if cue == "medium":
+        return [f"{word}-{part}ed {name}" for word, _ in CUE_COLOURS]
+    if cue == "hard_mark":
+        return [f"{word} {name}" if colour is None else f"{word}-crowned {name}" for word, colour in MARK_COLOURS]
+    return [f"{word} {name}" for word in BIRD_HUE_WORDS]
+
+
+BIRD_CUES = {
+    "easy": "whole body colour",
+    "medium": "{part} colour",
+    "hard_mark": "tiny crown patch colour",
+    "hard_hue": "small shift of plumage hue",
+}
+
+
 def _bird_group(plan_index: int, shape: str, signature_index: int, name: str, genus: str) -> Group:
     _, wing = SIGNATURES[signature_index]
     cue = _cue(plan_index, signature_index)
+    part = "neck" if shape == "heron" else "head"  # a heron's head is its neck's tip
     look = {"shape": shape, "wing": wing, "body": _base_colour(plan_index, signature_index)}
-    if cue == "easy":
-        classes = [
-            FineClass(f"{word} {name}", {"body": colour})
-            for word, (_, colour) in zip(BIRD_EASY_WORDS, CUE_COLOURS, strict=True)
-        ]
-        return Group(name, "easy", "whole body colour", look, tuple(classes), (genus,))
-    if cue == "medium":
-        part = "neck" if shape == "heron" else "head"  # a heron's head is its neck's tip
-        classes = [
-            FineClass(f"{word}-{part}ed {name}", {part: colour}, _grey_synonym(f"{word}-{part}ed {name}"))
-            for word, colour in CUE_COLOURS
-        ]
-        return Group(name, "medium", f"{part} colour", look, tuple(classes), (genus,))
-    if cue == "hard_mark":
-        classes = [
-            FineClass(f"{word} {name}" if colour is None else f"{word}-crowned {name}", {"mark": colour})
-            for word, colour in MARK_COLOURS
-        ]
-        return Group(name, "hard", "tiny crown patch colour", look, tuple(classes), (genus,))
-    classes = [
-        FineClass(f"{word} {name}", {"hue_shift": shift})
-        for word, shift in zip(BIRD_HUE_WORDS, _hue_shifts(), strict=True)
-    ]
-    return Group(name, "hard", "small shift of plumage hue", look, tuple(classes), (genus,))
+    classes = tuple(
+        FineClass(fine, fine_look, _grey_synonym(fine))
+        for fine, fine_look in zip(_bird_names(cue, part, name), _sibling_looks(cue, part), strict=True)
+    )
+    return Group(name, CUE_DIFFICULTY[cue], BIRD_CUES[cue].format(part=part), look, classes, (genus,))
 
 
 BIRDS = Domain(
@@ -269,26 +284,25 @@ CAR_MODEL_WORDS = {
 }
 
 
+CAR_CUES = {
+    "easy": "body colour",
+    "medium": "side stripe colour",
+    "hard_mark": "tiny wheel hub colour",
+    "hard_hue": "small shift of paint hue",
+}
+
+
 def _car_group(style_index: int, shape: str, style: str, synonyms: tuple[str, ...], make_index: int) -> Group:
     make = CAR_MAKES[make_index]
     _, band = SIGNATURES[make_index]
     cue = _cue(style_index, make_index)
     look = {"shape": shape, "band": band, "body": _base_colour(style_index, make_index)}
-    words = CAR_MODEL_WORDS[cue]
-    if cue == "easy":
-        looks, difficulty, what = [{"body": colour} for _, colour in CUE_COLOURS], "easy", "body colour"
-    elif cue == "medium":
-        looks, difficulty, what = [{"stripe": colour} for _, colour in CUE_COLOURS], "medium", "side stripe colour"
-    elif cue == "hard_mark":
-        looks, difficulty, what = [{"mark": colour} for _, colour in MARK_COLOURS], "hard", "tiny wheel hub colour"
-    else:
-        looks, difficulty, what = [{"hue_shift": shift} for shift in _hue_shifts()], "hard", "small shift of paint hue"
-    classes = [
+    classes = tuple(
         FineClass(f"{make} {word} {style}", fine_look, (f"{make} {word} {synonyms[0]}",))
-        for word, fine_look in zip(words, looks, strict=True)
-    ]
+        for word, fine_look in zip(CAR_MODEL_WORDS[cue], _sibling_looks(cue, "stripe"), strict=True)
+    )
     group_synonyms = tuple(f"{make} {synonym}" for synonym in synonyms)
-    return Group(f"{make} {style}", difficulty, what, look, tuple(classes), group_synonyms)
+    return Group(f"{make} {style}", CUE_DIFFICULTY[cue], CAR_CUES[cue], look, classes, group_synonyms)
 
 
 CARS = Domain(
