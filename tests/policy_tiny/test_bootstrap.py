@@ -24,6 +24,7 @@ from speciarl.policy.loading import load_policy
 from speciarl.policy.prompts import PROMPTS, build_messages, get_prompt
 from speciarl.policy.sft import (
     Example,
+    _prefetched,
     categorize,
     draw_target,
     encode_images,
@@ -230,6 +231,19 @@ def test_vision_pretraining_learns_the_levels_and_keeps_the_language_model(untra
     assert len(losses) == 20
     assert sum(losses[-3:]) / 3 < 0.5 * losses[0]
     assert all(torch.equal(p, language_model[name]) for name, p in model.model.language_model.named_parameters())
+
+
+def test_prefetched_batches_keep_their_order_and_fail_at_the_batch_that_fails():
+    def prepare(batch: list[int]) -> int:
+        if batch == [3]:
+            raise ValueError("batch 3 is corrupt")
+        return batch[0] * 10
+
+    seen = []
+    with pytest.raises(ValueError, match="batch 3 is corrupt"):
+        for batch, prepared in _prefetched(iter([[1], [2], [3], [4]]), prepare):
+            seen.append((batch, prepared))
+    assert seen == [([1], 10), ([2], 20)]
 
 
 @pytest.fixture(scope="module")

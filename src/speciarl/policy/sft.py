@@ -17,7 +17,8 @@ import math
 import random
 import resource
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,8 +94,10 @@ def sft_batch(processor, prompt_text: str, completions: list[str], grids: torch.
         return_tensors="pt",
     )
     labels = inputs["input_ids"].clone()
+    # Images of one size give every row the same prompt: tokenize each distinct one once.
+    prompt_ids_of = {text: tokenizer(text, return_tensors="pt")["input_ids"][0] for text in set(prompts)}
     for row, text in enumerate(prompts):
-        prompt_ids = tokenizer(text, return_tensors="pt")["input_ids"][0]
+        prompt_ids = prompt_ids_of[text]
         if not torch.equal(inputs["input_ids"][row, : len(prompt_ids)], prompt_ids):
             raise ValueError("the tokenizer merges the prompt's last token with the completion: cannot mask the prompt")
         labels[row, : len(prompt_ids)] = IGNORE_INDEX
@@ -122,6 +125,24 @@ def encode_images(
         features = model.get_image_features(pixels["pixel_values"], pixels["image_grid_thw"]).pooler_output
         encoded += list(zip(features, pixels["image_grid_thw"], strict=True))
     return encoded
+
+
+def _prefetched(batches: Iterable[list[Example]], prepare: Callable[[list[Example]], dict]) -> Iterator[tuple]:
+    """(batch, prepare(batch)) for each batch, the next batch being prepared in a worker thread meanwhile.
+
+    Decoding and preprocessing (PIL and numpy, which release the GIL) then run beside the training
+    step on a second core. Batches are drawn from `batches` in the caller's thread, in order, so a
+    seeded order stays the same; an error in `prepare` is raised in the caller at that batch.
+    """
+    batches = iter(batches)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        batch = next(batches, None)
+        pending = pool.submit(prepare, batch) if batch is not None else None
+        while batch is not None:
+            following = next(batches, None)
+            upcoming = pool.submit(prepare, following) if following is not None else None
+            yield batch, pending.result()
+            batch, pending = following, upcoming
 
 
 def _optimizer(parameters, lr: float, weight_decay: float, total_steps: int, warmup_fraction: float):
@@ -187,9 +208,12 @@ def pretrain_vision(
     )
     visual.train()
     losses: list[float] = []
+
+    def preprocess(batch: list[Example]) -> dict:
+        return processor.image_processor(images=[decode_image(e.image) for e in batch], return_tensors="pt")
+
     with tqdm(total=total, desc="vision pretraining", unit="step", disable=not progress) as bar:
-        for batch in _batches(examples, batch_size, epochs, rng):
-            pixels = processor.image_processor(images=[decode_image(e.image) for e in batch], return_tensors="pt")
+        for batch, pixels in _prefetched(_batches(examples, batch_size, epochs, rng), preprocess):
             features = model.get_image_features(pixels["pixel_values"], pixels["image_grid_thw"]).pooler_output
             pooled = torch.stack([feature.mean(0) for feature in features])
             loss = sum(
