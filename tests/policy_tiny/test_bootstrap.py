@@ -24,8 +24,10 @@ from speciarl.policy.loading import load_policy
 from speciarl.policy.prompts import PROMPTS, build_messages, get_prompt
 from speciarl.policy.sft import (
     Example,
+    _patch_embedding_as_matmul,
     _prefetched,
     categorize,
+    completion_loss,
     draw_target,
     encode_images,
     measure_policy,
@@ -169,7 +171,24 @@ def test_sft_inputs_are_the_processors_and_cached_image_tokens_give_the_same_los
         from transformers.modeling_outputs import BaseModelOutputWithPooling
 
         cached = model(**inputs, mm_encoder_outputs={"image": BaseModelOutputWithPooling(pooler_output=features)}).loss
+        logits_where_needed = completion_loss(model, inputs | {"pixel_values": reference["pixel_values"]})
     assert torch.allclose(from_pixels, cached, atol=1e-6)
+    assert torch.allclose(from_pixels, logits_where_needed, atol=1e-6)
+
+
+def test_the_patch_embedding_as_a_matmul_gives_the_convolutions_image_tokens(untrained_policy):
+    model, processor = load_policy(untrained_policy)
+    images = [Image.open(io.BytesIO(_jpeg(colour, i))).convert("RGB") for i, colour in enumerate([(200, 30, 30)] * 3)]
+    pixels = processor.image_processor(images=images, return_tensors="pt")
+    visual = model.model.visual
+    with torch.no_grad():
+        by_convolution = model.get_image_features(pixels["pixel_values"], pixels["image_grid_thw"]).pooler_output
+        with _patch_embedding_as_matmul(visual):
+            assert not isinstance(visual.patch_embed.proj, torch.nn.Conv3d)
+            by_matmul = model.get_image_features(pixels["pixel_values"], pixels["image_grid_thw"]).pooler_output
+    assert isinstance(visual.patch_embed.proj, torch.nn.Conv3d)  # restored
+    for convolved, multiplied in zip(by_convolution, by_matmul, strict=True):
+        assert torch.allclose(convolved, multiplied, atol=1e-5)
 
 
 def test_sft_draws_its_prompt_per_batch_from_every_prompt_given(untrained_policy, monkeypatch):

@@ -19,6 +19,7 @@ import resource
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,6 +109,23 @@ def sft_batch(processor, prompt_text: str, completions: list[str], grids: torch.
     return inputs
 
 
+def completion_loss(model, inputs: dict) -> torch.Tensor:
+    """The causal LM loss of `inputs` (sft_batch's), with the output head run only where it is needed.
+
+    The loss covers the completions, a fifth of each sequence; the prompt before them needs hidden
+    states but no logits. Computing the vocabulary logits from the first position that predicts a
+    target onwards gives the same loss as the model's own (tested), at about 0.8x the step's cost.
+    """
+    inputs = dict(inputs)
+    labels = inputs.pop("labels")
+    first_target = int((labels != IGNORE_INDEX).any(0).nonzero()[0])
+    keep = labels.shape[1] - first_target + 1  # positions first_target - 1 .. end predict the targets
+    logits = model(**inputs, logits_to_keep=keep).logits
+    return torch.nn.functional.cross_entropy(
+        logits[:, :-1].flatten(0, 1).float(), labels[:, first_target:].flatten(), ignore_index=IGNORE_INDEX
+    )
+
+
 @torch.no_grad()
 def encode_images(
     model, processor, images: Sequence[bytes], batch_size: int = 64
@@ -143,6 +161,37 @@ def _prefetched(batches: Iterable[list[Example]], prepare: Callable[[list[Exampl
             upcoming = pool.submit(prepare, following) if following is not None else None
             yield batch, pending.result()
             batch, pending = following, upcoming
+
+
+class _PatchMatmul(torch.nn.Module):
+    """Qwen2.5-VL's patch embedding (a Conv3d whose kernel is its stride) as the matmul it amounts to.
+
+    Each patch arrives flattened, so the convolution is one linear map per patch; torch's CPU
+    Conv3d computes it about 6x slower, forward and backward, which made it 40 % of a vision
+    pretraining step. Same weights (the Conv3d's own parameters), same outputs up to float rounding.
+    """
+
+    def __init__(self, conv: torch.nn.Conv3d):
+        super().__init__()
+        self.conv = conv
+
+    @property
+    def weight(self) -> torch.nn.Parameter:  # the patch embedding reads its projection's dtype from here
+        return self.conv.weight
+
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        flat = torch.nn.functional.linear(patches.flatten(1), self.conv.weight.flatten(1), self.conv.bias)
+        return flat[:, :, None, None, None]
+
+
+@contextmanager
+def _patch_embedding_as_matmul(visual) -> Iterator[None]:
+    conv = visual.patch_embed.proj
+    visual.patch_embed.proj = _PatchMatmul(conv)
+    try:
+        yield
+    finally:
+        visual.patch_embed.proj = conv
 
 
 def _optimizer(parameters, lr: float, weight_decay: float, total_steps: int, warmup_fraction: float):
@@ -212,7 +261,10 @@ def pretrain_vision(
     def preprocess(batch: list[Example]) -> dict:
         return processor.image_processor(images=[decode_image(e.image) for e in batch], return_tensors="pt")
 
-    with tqdm(total=total, desc="vision pretraining", unit="step", disable=not progress) as bar:
+    with (
+        _patch_embedding_as_matmul(visual),
+        tqdm(total=total, desc="vision pretraining", unit="step", disable=not progress) as bar,
+    ):
         for batch, pixels in _prefetched(_batches(examples, batch_size, epochs, rng), preprocess):
             features = model.get_image_features(pixels["pixel_values"], pixels["image_grid_thw"]).pooler_output
             pooled = torch.stack([feature.mean(0) for feature in features])
@@ -293,7 +345,7 @@ def train_sft(
                 features, grids = zip(*(encoded[id(example)] for example in batch), strict=True)
                 inputs = sft_batch(processor, prompt_text, completions, torch.stack(grids))
                 inputs["mm_encoder_outputs"] = {"image": BaseModelOutputWithPooling(pooler_output=list(features))}
-            loss = model(**inputs).loss
+            loss = completion_loss(model, inputs)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trained, 1.0)
             optimizer.step()
