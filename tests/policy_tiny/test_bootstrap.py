@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from speciarl.data.miniworld import render_miniworld
 from speciarl.data.miniworld_params import MiniWorldParams
@@ -25,9 +25,10 @@ from speciarl.policy.prompts import PROMPTS, build_messages, get_prompt
 from speciarl.policy.sft import (
     Example,
     _patch_embedding_as_matmul,
-    _prefetched,
+    _PixelBatches,
     categorize,
     completion_loss,
+    decode_image,
     draw_target,
     encode_images,
     measure_policy,
@@ -252,17 +253,20 @@ def test_vision_pretraining_learns_the_levels_and_keeps_the_language_model(untra
     assert all(torch.equal(p, language_model[name]) for name, p in model.model.language_model.named_parameters())
 
 
-def test_prefetched_batches_keep_their_order_and_fail_at_the_batch_that_fails():
-    def prepare(batch: list[int]) -> int:
-        if batch == [3]:
-            raise ValueError("batch 3 is corrupt")
-        return batch[0] * 10
-
-    seen = []
-    with pytest.raises(ValueError, match="batch 3 is corrupt"):
-        for batch, prepared in _prefetched(iter([[1], [2], [3], [4]]), prepare):
-            seen.append((batch, prepared))
-    assert seen == [([1], 10), ([2], 20)]
+def test_pixel_batches_are_the_processors_and_a_corrupt_image_fails_in_the_trainer(untrained_policy):
+    _, processor = load_policy(untrained_policy)
+    good = [Example(_jpeg((200, 30, 30), i), TAXONOMY, "red square", {"fine": 1.0}) for i in range(2)]
+    corrupt = Example(b"not a jpeg", TAXONOMY, "red square", {"fine": 1.0})
+    loader = torch.utils.data.DataLoader(
+        _PixelBatches([good, [corrupt]], processor.image_processor), batch_size=None, num_workers=1
+    )
+    batches = iter(loader)
+    expected = processor.image_processor(images=[decode_image(e.image) for e in good], return_tensors="pt")
+    first = next(batches)
+    assert torch.equal(first["pixel_values"], expected["pixel_values"])
+    assert torch.equal(first["image_grid_thw"], expected["image_grid_thw"])
+    with pytest.raises(UnidentifiedImageError):
+        next(batches)
 
 
 @pytest.fixture(scope="module")
