@@ -110,6 +110,9 @@ class BootstrapParams(Section):
     vision_epochs: int = Field(5, ge=0, description="epochs of vision tower pretraining before the SFT; 0 = none")
     vision_batch_size: int = Field(16, ge=1)
     vision_lr: float = Field(3e-3, gt=0.0)
+    vision_threads: int | None = Field(
+        None, ge=1, description="torch CPU threads of the vision pretraining; null = torch's default"
+    )
     sft_trains_vision: bool = Field(False, description="false: the SFT leaves the pretrained vision tower as it is")
     epochs: int = Field(4, ge=1)
     batch_size: int = Field(16, ge=1)
@@ -119,7 +122,7 @@ class BootstrapParams(Section):
     threads: int | None = Field(
         None,
         ge=1,
-        description="torch CPU threads; null = torch's default. 1 is far faster on a machine shared with other jobs",
+        description="torch CPU threads of the SFT and the measurement; null = torch's default",
     )
     measure: BootstrapMeasureParams = BootstrapMeasureParams()
 

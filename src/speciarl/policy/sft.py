@@ -529,8 +529,9 @@ def measurement_samples(
 def warm_start(params: BootstrapParams, prepared_dir: str | Path, progress: bool = True) -> dict:
     """Build the tiny policy, warm-start it on every domain, save it, measure it; returns the metrics."""
     started = time.perf_counter()
-    if params.threads is not None:
-        torch.set_num_threads(params.threads)
+    # Each phase's thread count (null: the count torch started with); results depend on it.
+    default_threads = torch.get_num_threads()
+    torch.set_num_threads(params.vision_threads or default_threads)
     domains = [PreparedDomain.load(prepared_dir, dataset, params.split) for dataset in params.datasets]
     examples = [
         example for domain in domains for example in load_examples(domain, prepared_dir, params.split, params.label_mix)
@@ -553,6 +554,7 @@ def warm_start(params: BootstrapParams, prepared_dir: str | Path, progress: bool
         else []
     )
     vision_seconds = time.perf_counter() - started
+    torch.set_num_threads(params.threads or default_threads)
     losses = train_sft(
         model,
         processor,
