@@ -99,12 +99,12 @@ class BootstrapParams(Section):
     arch: TinyArch = TinyArch()
     # Probability of each taxonomy level for a warm-start target, per group difficulty (as listed
     # in the split manifest), whatever the prompt. Fine-leaning where siblings are easy to tell
-    # apart, group-leaning where they are not: greedy answers name a fine class for about half the
-    # images, the group for the hard ones, and sampling finds fine labels greedy decoding leaves out.
+    # apart; in hard groups the fine share is spread over near-identical siblings, so greedy answers
+    # name the group there, and sampling finds fine labels greedy decoding leaves out.
     label_mix: dict[str, dict[str, float]] = {
         "easy": {"generic": 0.1, "group": 0.1, "fine": 0.8},
-        "medium": {"generic": 0.1, "group": 0.3, "fine": 0.6},
-        "hard": {"generic": 0.2, "group": 0.4, "fine": 0.4},
+        "medium": {"generic": 0.1, "group": 0.25, "fine": 0.65},
+        "hard": {"generic": 0.15, "group": 0.35, "fine": 0.5},
     }
     synonym_prob: float = Field(0.1, ge=0.0, le=1.0, description="chance a target label is a synonym, where one exists")
     vision_epochs: int = Field(5, ge=0, description="epochs of vision tower pretraining before the SFT; 0 = none")
