@@ -107,7 +107,7 @@ class BootstrapParams(Section):
         "hard": {"generic": 0.15, "group": 0.35, "fine": 0.5},
     }
     synonym_prob: float = Field(0.1, ge=0.0, le=1.0, description="chance a target label is a synonym, where one exists")
-    vision_epochs: int = Field(5, ge=0, description="epochs of vision tower pretraining before the SFT; 0 = none")
+    vision_epochs: int = Field(12, ge=0, description="epochs of vision tower pretraining before the SFT; 0 = none")
     vision_batch_size: int = Field(16, ge=1)
     vision_lr: float = Field(3e-3, gt=0.0)
     vision_threads: int | None = Field(
