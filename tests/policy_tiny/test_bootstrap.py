@@ -353,3 +353,36 @@ def test_bootstrap_stage_bad_input_is_one_line_and_leaves_nothing(mini_world, tm
     params["bootstrap"]["label_mix"] = {"easy": {"fine": -1.0}}
     result = _run_stage(tmp_path, params)
     assert result.returncode == 2 and "bootstrap.label_mix" in result.stderr
+
+
+def test_warm_start_runs_each_phase_on_its_own_thread_count(mini_world, tmp_path, monkeypatch):
+    import speciarl.policy.sft as sft_module
+    from speciarl.policy.params import BootstrapParams
+
+    seen = {}
+
+    def phase(name, real):
+        def run(*args, **kwargs):
+            seen[name] = torch.get_num_threads()
+            return real(*args, **kwargs)
+
+        return run
+
+    monkeypatch.setattr(sft_module, "pretrain_vision", phase("vision", sft_module.pretrain_vision))
+    monkeypatch.setattr(sft_module, "train_sft", phase("sft", sft_module.train_sft))
+    params = BootstrapParams(
+        out_dir=str(tmp_path / "base"),
+        arch={"vocab_size": 512},
+        vision_epochs=1,
+        epochs=1,
+        vision_threads=1,
+        threads=2,
+        measure={"images_per_domain": 2, "best_of": 1, "max_new_tokens": 8},
+    )
+    threads = torch.get_num_threads()
+    try:
+        sft_module.warm_start(params, mini_world, progress=False)
+        assert seen == {"vision": 1, "sft": 2}
+        assert torch.get_num_threads() == 2  # the measurement runs on the SFT's count
+    finally:
+        torch.set_num_threads(threads)
